@@ -1,0 +1,43 @@
+import { decodeBase64, encodeBase64 } from '../encoding/base64'
+
+/** `@<base64 of the 32-byte public key>.ed25519`: an identity, and the id of the feed it signs. */
+export type FeedId = `@${string}.ed25519`
+/** `%<base64 of sha256>.sha256`: the id of one message. */
+export type MessageId = `%${string}.sha256`
+
+const FEED_ID = /^@([A-Za-z0-9+/]{43}=)\.ed25519$/
+const MESSAGE_ID = /^%([A-Za-z0-9+/]{43}=)\.sha256$/
+const SIGNATURE = /^([A-Za-z0-9+/]{86}==)\.sig\.ed25519$/
+
+export function feedIdFromPublicKey(publicKey: Uint8Array): FeedId {
+  return `@${encodeBase64(publicKey)}.ed25519`
+}
+
+export function messageIdFromHash(hash: Uint8Array): MessageId {
+  return `%${encodeBase64(hash)}.sha256`
+}
+
+/** The public key of a feed id, or undefined when the id is not canonical. */
+export function publicKeyOfFeedId(id: string): Uint8Array | undefined {
+  const m = FEED_ID.exec(id)
+  return m ? decodeBase64(m[1]!, 32) : undefined
+}
+
+export function isFeedId(id: unknown): id is FeedId {
+  return typeof id === 'string' && publicKeyOfFeedId(id) !== undefined
+}
+
+export function isMessageId(id: unknown): id is MessageId {
+  if (typeof id !== 'string') return false
+  const m = MESSAGE_ID.exec(id)
+  return m !== null && decodeBase64(m[1]!, 32) !== undefined
+}
+
+export function encodeSignature(signature: Uint8Array): string {
+  return `${encodeBase64(signature)}.sig.ed25519`
+}
+
+export function decodeSignature(text: string): Uint8Array | undefined {
+  const m = SIGNATURE.exec(text)
+  return m ? decodeBase64(m[1]!, 64) : undefined
+}

@@ -1,0 +1,297 @@
+import type { Ed25519Backend } from '../core/crypto/ed25519'
+import { type DecodedMessage, decodeMessage } from '../core/feed/decode'
+import type { FeedError } from '../core/feed/errors'
+import type { ForkEvidence } from '../core/feed/evidence'
+import {
+  createMessage,
+  type FeedHead,
+  type MessageContent,
+  messageIdOfText,
+  type VerifiedMessage,
+} from '../core/feed/message'
+import type { FeedId } from '../core/identity/ids'
+import type { KeyPair } from '../core/identity/keys'
+import { err, ok, type Result } from '../core/result'
+import type { FeedStorageAdapter, HeadRecord, MessageRecord } from './adapter'
+
+export type StoreError = { code: 'STORE_WRITE_FAILED'; reason: string } | { code: 'STORE_CLOSED' }
+export type AppendError = FeedError | StoreError
+export type AppendOutcome = Result<VerifiedMessage, AppendError>
+
+export interface FeedStoreOptions {
+  /** The network key every signature is HMAC-bound to; null only for plain SSB interop tests. */
+  readonly networkKey: Uint8Array | null
+  /** Most messages validated and committed together (one transaction, one verify batch). */
+  readonly maxBatch?: number
+}
+
+export interface FeedStoreDeps {
+  readonly adapter: FeedStorageAdapter
+  readonly ed25519: Ed25519Backend
+  /** Authors outside the registry are refused with UNKNOWN_AUTHOR; absent means all are accepted. */
+  readonly isKnownAuthor?: (author: FeedId) => boolean
+}
+
+type Job =
+  | { kind: 'ingest'; text: unknown; resolve: (outcome: AppendOutcome) => void }
+  | {
+      kind: 'publish'
+      keys: KeyPair
+      content: MessageContent
+      timestamp: number
+      resolve: (outcome: AppendOutcome) => void
+    }
+
+export type AppendListener = (messages: readonly VerifiedMessage[]) => void
+
+/**
+ * Signed append-only feeds over any storage adapter. Every message is validated (shape, bytes,
+ * signature, sequence, previous) before it is stored; nothing is acknowledged before it is durable.
+ * Appends queue up and are group-committed: one signature batch and one durable write per batch.
+ */
+export class FeedStore {
+  private readonly heads = new Map<FeedId, FeedHead>()
+  private readonly forked = new Set<FeedId>()
+  private readonly evidenceKeys = new Set<string>()
+  private readonly evidenceList: ForkEvidence[] = []
+  private readonly queue: Job[] = []
+  private readonly listeners = new Set<AppendListener>()
+  private readonly maxBatch: number
+  private draining: Promise<void> | null = null
+  private closed = false
+
+  private constructor(
+    private readonly options: FeedStoreOptions,
+    private readonly deps: FeedStoreDeps,
+  ) {
+    this.maxBatch = options.maxBatch ?? 1000
+  }
+
+  static async open(options: FeedStoreOptions, deps: FeedStoreDeps): Promise<FeedStore> {
+    const store = new FeedStore(options, deps)
+    for (const h of await deps.adapter.readHeads())
+      store.heads.set(h.author, { sequence: h.sequence, id: h.id })
+    for (const e of await deps.adapter.readEvidence()) store.rememberEvidence(e)
+    return store
+  }
+
+  /** Validates and stores messages received from elsewhere, each exactly as received. */
+  append(texts: readonly unknown[]): Promise<AppendOutcome[]> {
+    return Promise.all(texts.map((text) => this.enqueue({ kind: 'ingest', text })))
+  }
+
+  appendOne(text: unknown): Promise<AppendOutcome> {
+    return this.enqueue({ kind: 'ingest', text })
+  }
+
+  /** Signs `content` as the next message of `keys`' own feed and stores it. */
+  publish(keys: KeyPair, content: MessageContent, timestamp: number): Promise<AppendOutcome> {
+    return this.enqueue({ kind: 'publish', keys, content, timestamp })
+  }
+
+  head(author: FeedId): FeedHead | undefined {
+    return this.heads.get(author)
+  }
+
+  /** The vector clock: every feed's latest durable sequence and id. */
+  vectorClock(): Map<FeedId, FeedHead> {
+    return new Map(this.heads)
+  }
+
+  get(author: FeedId, sequence: number): Promise<string | undefined> {
+    return this.deps.adapter.readMessage(author, sequence)
+  }
+
+  /** Messages `from..to` inclusive (clamped to the head), exactly as signed. */
+  async range(author: FeedId, from: number, to = Number.MAX_SAFE_INTEGER): Promise<string[]> {
+    const head = this.heads.get(author)
+    const last = Math.min(to, head ? head.sequence : 0)
+    const first = Math.max(1, from)
+    return first > last ? [] : this.deps.adapter.readRange(author, first, last)
+  }
+
+  evidence(): readonly ForkEvidence[] {
+    return this.evidenceList
+  }
+
+  isForked(author: FeedId): boolean {
+    return this.forked.has(author)
+  }
+
+  /** Called after every durable commit with the messages it added. */
+  subscribe(listener: AppendListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.draining
+    await this.deps.adapter.close()
+  }
+
+  private enqueue(job: Omit<Job, 'resolve'> & Partial<Job>): Promise<AppendOutcome> {
+    if (this.closed) return Promise.resolve(err({ code: 'STORE_CLOSED' }))
+    return new Promise((resolve) => {
+      this.queue.push({ ...job, resolve } as Job)
+      this.draining ??= this.drain()
+    })
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.processBatch(this.queue.splice(0, this.maxBatch))
+    } finally {
+      this.draining = null
+    }
+  }
+
+  private async processBatch(jobs: Job[]): Promise<void> {
+    const { networkKey } = this.options
+    const outcomes = new Map<Job, AppendOutcome>()
+    // 1. Decode; drop exact duplicates of stored messages without any signature work.
+    const decoded = new Map<Job, DecodedMessage>()
+    for (const job of jobs) {
+      if (job.kind !== 'ingest') continue
+      const d = decodeMessage(job.text, networkKey)
+      if (!d.ok) {
+        outcomes.set(job, d)
+        continue
+      }
+      const { author, sequence } = d.value.value
+      if (this.deps.isKnownAuthor && !this.deps.isKnownAuthor(author)) {
+        outcomes.set(job, err({ code: 'UNKNOWN_AUTHOR', author }))
+        continue
+      }
+      const head = this.heads.get(author)
+      if (
+        head &&
+        sequence <= head.sequence &&
+        (await this.deps.adapter.readMessage(author, sequence)) === d.value.text
+      ) {
+        outcomes.set(job, err({ code: 'FEED_DUPLICATE', author, sequence, id: d.value.id }))
+        continue
+      }
+      decoded.set(job, d.value)
+    }
+    // 2. One signature batch for everything that could be stored or is evidence.
+    const candidates = [...decoded.entries()]
+    const valid = await this.deps.ed25519.verifyBatch(candidates.map(([, d]) => d.verify))
+    candidates.forEach(([job, d], i) => {
+      if (!valid[i]) {
+        outcomes.set(
+          job,
+          err({ code: 'SIGNATURE_INVALID', author: d.value.author, sequence: d.value.sequence }),
+        )
+        decoded.delete(job)
+      }
+    })
+    // 3. Apply the chain rules in arrival order against heads that include this batch.
+    const working = new Map<FeedId, FeedHead>()
+    const pending = new Map<string, string>()
+    const records: MessageRecord[] = []
+    const evidence: ForkEvidence[] = []
+    const headOf = (a: FeedId) => working.get(a) ?? this.heads.get(a)
+    const textAt = async (a: FeedId, s: number) =>
+      pending.get(`${a}:${s}`) ?? (await this.deps.adapter.readMessage(a, s))
+    const accept = (message: VerifiedMessage) => {
+      const { author, sequence } = message.value
+      working.set(author, { sequence, id: message.id })
+      pending.set(`${author}:${sequence}`, message.text)
+      records.push({ author, sequence, id: message.id, text: message.text })
+    }
+    for (const job of jobs) {
+      if (job.kind === 'publish') {
+        const head = headOf(job.keys.id) ?? null
+        const created = await createMessage(
+          { keys: job.keys, head, content: job.content, timestamp: job.timestamp, networkKey },
+          this.deps.ed25519,
+        )
+        if (created.ok) accept(created.value)
+        outcomes.set(job, created)
+        continue
+      }
+      const d = decoded.get(job)
+      if (!d) continue
+      const { author, sequence, previous } = d.value
+      const head = headOf(author)
+      const headSequence = head ? head.sequence : 0
+      if (sequence === headSequence + 1) {
+        if (previous === (head ? head.id : null)) {
+          accept(d)
+          outcomes.set(job, ok(d))
+        } else {
+          const ours = (await textAt(author, headSequence))!
+          const e = this.recordFork(evidence, 'previous-mismatch', author, headSequence, ours, d.text)
+          outcomes.set(job, err({ code: 'FEED_FORK', author, sequence, evidence: e }))
+        }
+      } else if (sequence > headSequence + 1) {
+        outcomes.set(job, err({ code: 'FEED_GAP', author, expected: headSequence + 1, sequence }))
+      } else {
+        const ours = (await textAt(author, sequence))!
+        if (ours === d.text) {
+          outcomes.set(job, err({ code: 'FEED_DUPLICATE', author, sequence, id: d.id }))
+        } else {
+          const e = this.recordFork(evidence, 'same-sequence', author, sequence, ours, d.text)
+          outcomes.set(job, err({ code: 'FEED_FORK', author, sequence, evidence: e }))
+        }
+      }
+    }
+    // 4. One durable write; acknowledge only after it.
+    if (records.length > 0 || evidence.length > 0) {
+      const heads: HeadRecord[] = [...working].map(([author, h]) => ({
+        author,
+        sequence: h.sequence,
+        id: h.id,
+      }))
+      try {
+        await this.deps.adapter.commit({ messages: records, heads, evidence })
+      } catch (e) {
+        const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
+        for (const job of jobs) if (outcomes.get(job)?.ok || !outcomes.has(job)) outcomes.set(job, failure)
+        for (const job of jobs) job.resolve(outcomes.get(job)!)
+        return
+      }
+      for (const [author, h] of working) this.heads.set(author, h)
+      for (const e of evidence) this.rememberEvidence(e)
+    }
+    for (const job of jobs) job.resolve(outcomes.get(job)!)
+    if (records.length > 0) {
+      const added = [...outcomes.values()]
+        .filter((o): o is { ok: true; value: VerifiedMessage } => o.ok)
+        .map((o) => o.value)
+      for (const listener of this.listeners) listener(added)
+    }
+  }
+
+  private recordFork(
+    batch: ForkEvidence[],
+    kind: ForkEvidence['kind'],
+    author: FeedId,
+    sequence: number,
+    ours: string,
+    theirs: string,
+  ): ForkEvidence {
+    const e: ForkEvidence = {
+      type: 'blockfin/fork-evidence',
+      version: 1,
+      kind,
+      author,
+      sequence,
+      messages: [ours, theirs],
+    }
+    if (!this.evidenceKeys.has(evidenceKey(e)) && !batch.some((b) => evidenceKey(b) === evidenceKey(e)))
+      batch.push(e)
+    return e
+  }
+
+  private rememberEvidence(e: ForkEvidence): void {
+    const k = evidenceKey(e)
+    if (this.evidenceKeys.has(k)) return
+    this.evidenceKeys.add(k)
+    this.evidenceList.push(e)
+    this.forked.add(e.author)
+  }
+}
+
+const evidenceKey = (e: ForkEvidence) => `${e.author}:${e.sequence}:${messageIdOfText(e.messages[1])}`
