@@ -42,6 +42,9 @@ type Job =
       resolve: (outcome: AppendOutcome) => void
     }
 
+// Distributes over the union so each job kind keeps its own fields.
+type JobInput = Job extends unknown ? Omit<Job, 'resolve'> : never
+
 export type AppendListener = (messages: readonly VerifiedMessage[]) => void
 
 /**
@@ -130,10 +133,10 @@ export class FeedStore {
     await this.deps.adapter.close()
   }
 
-  private enqueue(job: Omit<Job, 'resolve'> & Partial<Job>): Promise<AppendOutcome> {
+  private enqueue(job: JobInput): Promise<AppendOutcome> {
     if (this.closed) return Promise.resolve(err({ code: 'STORE_CLOSED' }))
     return new Promise((resolve) => {
-      this.queue.push({ ...job, resolve } as Job)
+      this.queue.push({ ...job, resolve })
       this.draining ??= this.drain()
     })
   }
