@@ -43,7 +43,8 @@ type Job =
     }
 
 // Distributes over the union so each job kind keeps its own fields.
-type JobInput = Job extends unknown ? Omit<Job, 'resolve'> : never
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+type JobInput = DistributiveOmit<Job, 'resolve'>
 
 export type AppendListener = (messages: readonly VerifiedMessage[]) => void
 
