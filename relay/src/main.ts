@@ -1,0 +1,84 @@
+/**
+ * The relay's command line: `npm start` (after `vite build`) runs this. It serves the app and the
+ * HTTP API on PORT (default 8080) with the network kept in BLOCKFIN_DATA_DIR (default
+ * <repo>/.data/relay). Stops cleanly on SIGINT/SIGTERM.
+ */
+import { randomBytes } from 'node:crypto'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createNodeBackend } from '../../src/crypto/node'
+import { describeDataDirError } from './data-dir'
+import { type RelayStartError, startRelay } from './relay'
+import { openLevelAdapter } from './store/level-adapter'
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+
+function fail(message: string): never {
+  console.error(`relay: ${message}`)
+  process.exit(1)
+}
+
+function parsePort(text: string | undefined): number {
+  if (text === undefined || text === '') return 8080
+  const port = Number(text)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be 0..65535, not "${text}"`)
+  return port
+}
+
+function describe(error: RelayStartError): string {
+  switch (error.code) {
+    case 'FEED_STORE_UNAVAILABLE':
+      return (
+        `cannot open the feed store at ${error.path}: ${error.reason}. ` +
+        'Is another relay running on the same data directory?'
+      )
+    case 'LISTEN_FAILED':
+      return `cannot listen on ${error.host}:${error.port}: ${error.reason}. Set PORT to a free port.`
+    case 'ROLE_CERT_PUBLISH_FAILED':
+      return `cannot publish the ${error.role} certificate: ${error.cause.code}`
+    default:
+      return describeDataDirError(error)
+  }
+}
+
+const host = process.env.HOST || '0.0.0.0'
+const port = parsePort(process.env.PORT)
+const dataDir = resolve(process.env.BLOCKFIN_DATA_DIR || resolve(repoRoot, '.data/relay'))
+
+const started = await startRelay(
+  { dataDir, distDir: resolve(repoRoot, 'dist'), host, port },
+  {
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    now: () => new Date(),
+    ed25519: createNodeBackend(),
+    openFeedAdapter: openLevelAdapter,
+  },
+)
+if (!started.ok) fail(describe(started.error))
+const relay = started.value
+
+const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+console.log(`BlockfinBFT relay ${relay.createdNetwork ? '(created a new network)' : ''}`.trim())
+console.log(`  network  ${relay.network.name}  ${relay.network.id}`)
+console.log(`  relay    ${relay.relayKeys.id}`)
+console.log(`  data     ${relay.dataDir}`)
+console.log(`  open     http://${shownHost}:${relay.port}`)
+
+let stopping = false
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) {
+    console.error(`relay: ${signal} again, exiting without waiting`)
+    process.exit(1)
+  }
+  stopping = true
+  console.log(`relay: ${signal}, stopping`)
+  try {
+    await relay.close()
+    process.exit(0)
+  } catch (e) {
+    console.error(`relay: error while stopping: ${(e as Error).message}`)
+    process.exit(1)
+  }
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
