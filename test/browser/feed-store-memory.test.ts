@@ -1,0 +1,13 @@
+import { selectBrowserBackend } from '../../src/crypto/browser'
+import { createMemoryAdapter, MemoryDisk } from '../../src/store/memory-adapter'
+import { defineFeedStoreContract } from '../contract/feed-store.contract'
+
+let disk = new MemoryDisk()
+
+defineFeedStoreContract('memory adapter (Chromium)', {
+  openAdapter: async () => createMemoryAdapter(disk),
+  reset: async () => {
+    disk = new MemoryDisk()
+  },
+  ed25519: selectBrowserBackend,
+})
