@@ -144,6 +144,9 @@ export class FeedStore {
 
   private async drain(): Promise<void> {
     try {
+      // Yield once, so that every job enqueued in the same synchronous run (append's map, a burst
+      // of publishes) joins the first batch instead of the first job committing alone.
+      await Promise.resolve()
       while (this.queue.length > 0) await this.processBatch(this.queue.splice(0, this.maxBatch))
     } finally {
       this.draining = null
