@@ -94,6 +94,7 @@ writeFileSync(
 writeFileSync(
   resolve(out, 'favicon.svg'),
   `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
+  <title>BlockfinBFT</title>
   <rect width="100" height="100" rx="18" fill="rgb(22,78,140)"/>
   <rect x="14" y="46" width="72" height="4" fill="rgb(140,200,255)"/>
   <rect x="14" y="38" width="20" height="20" fill="#fff"/>
