@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeBackend } from '../../src/crypto/node'
 import { describeDataDirError } from './data-dir'
-import { type RelayStartError, startRelay } from './relay'
+import { type Relay, type RelayStartError, startRelay } from './relay'
 import { openLevelAdapter } from './store/level-adapter'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -45,6 +45,31 @@ const host = process.env.HOST || '0.0.0.0'
 const port = parsePort(process.env.PORT)
 const dataDir = resolve(process.env.BLOCKFIN_DATA_DIR || resolve(repoRoot, '.data/relay'))
 
+// Signals are handled from the very start, so a stop during start-up still closes the store cleanly.
+let relay: Relay | undefined
+let stopping: NodeJS.Signals | undefined
+async function stop(): Promise<void> {
+  if (!relay) return // still starting: stopped as soon as it is up
+  try {
+    await relay.close()
+    process.exit(0)
+  } catch (e) {
+    console.error(`relay: error while stopping: ${(e as Error).message}`)
+    process.exit(1)
+  }
+}
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) {
+    console.error(`relay: ${signal} again, exiting without waiting`)
+    process.exit(1)
+  }
+  stopping = signal
+  console.log(`relay: ${signal}, stopping`)
+  void stop()
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+
 const started = await startRelay(
   { dataDir, distDir: resolve(repoRoot, 'dist'), host, port },
   {
@@ -55,7 +80,7 @@ const started = await startRelay(
   },
 )
 if (!started.ok) fail(describe(started.error))
-const relay = started.value
+relay = started.value
 
 const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host
 console.log(`BlockfinBFT relay ${relay.createdNetwork ? '(created a new network)' : ''}`.trim())
@@ -63,22 +88,4 @@ console.log(`  network  ${relay.network.name}  ${relay.network.id}`)
 console.log(`  relay    ${relay.relayKeys.id}`)
 console.log(`  data     ${relay.dataDir}`)
 console.log(`  open     http://${shownHost}:${relay.port}`)
-
-let stopping = false
-async function stop(signal: NodeJS.Signals): Promise<void> {
-  if (stopping) {
-    console.error(`relay: ${signal} again, exiting without waiting`)
-    process.exit(1)
-  }
-  stopping = true
-  console.log(`relay: ${signal}, stopping`)
-  try {
-    await relay.close()
-    process.exit(0)
-  } catch (e) {
-    console.error(`relay: error while stopping: ${(e as Error).message}`)
-    process.exit(1)
-  }
-}
-process.on('SIGINT', stop)
-process.on('SIGTERM', stop)
+if (stopping) await stop()
