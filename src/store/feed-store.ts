@@ -147,7 +147,19 @@ export class FeedStore {
       // Yield once, so that every job enqueued in the same synchronous run (append's map, a burst
       // of publishes) joins the first batch instead of the first job committing alone.
       await Promise.resolve()
-      while (this.queue.length > 0) await this.processBatch(this.queue.splice(0, this.maxBatch))
+      while (this.queue.length > 0) {
+        const jobs = this.queue.splice(0, this.maxBatch)
+        try {
+          await this.processBatch(jobs)
+        } catch (e) {
+          // A storage read (duplicate or fork check: IndexedDB closed under us, a disk error) or a
+          // signing call threw before the commit. Answer every job of the batch instead of leaving
+          // it pending forever, and go on with the queue. (Re-resolving an answered job is a no-op:
+          // an exception from a listener, after the commit, leaves every answer as it was.)
+          const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
+          for (const job of jobs) job.resolve(failure)
+        }
+      }
     } finally {
       this.draining = null
     }
