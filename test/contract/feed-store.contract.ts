@@ -394,6 +394,18 @@ export function defineFeedStoreContract(name: string, env: FeedStoreContractEnv)
       })
     })
 
+    it('answers a typed error, not a hang, when the storage fails under the store', async () => {
+      const store = await openStore()
+      const alice = keysFor(19)
+      const m1 = await publish(store, alice, { type: 'test', n: 1 })
+      // The storage goes away under a live store (IndexedDB: another tab upgraded or deleted it).
+      await openedAdapters.at(-1)!.close()
+      expect(codeOf(await store.publish(alice, { type: 'test', n: 2 }, now()))).toBe('STORE_WRITE_FAILED')
+      // A known author's old message: the duplicate check has to read the storage.
+      expect(codeOf(await store.appendOne(m1.text))).toBe('STORE_WRITE_FAILED')
+      expect(store.head(alice.id)).toEqual(headOf(m1))
+    })
+
     describe('adapter level', () => {
       const record = (author: FeedId, sequence: number): MessageRecord => ({
         author,
