@@ -1,3 +1,4 @@
+import createDebug from 'debug'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { type DecodedMessage, decodeMessage } from '../core/feed/decode'
 import type { FeedError } from '../core/feed/errors'
@@ -13,6 +14,10 @@ import type { FeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
 import { err, ok, type Result } from '../core/result'
 import type { FeedStorageAdapter, HeadRecord, MessageRecord } from './adapter'
+
+const log = createDebug('blockfin:store')
+
+const isSequence = (n: number) => Number.isSafeInteger(n) && n >= 1
 
 export type StoreError = { code: 'STORE_WRITE_FAILED'; reason: string } | { code: 'STORE_CLOSED' }
 export type AppendError = FeedError | StoreError
@@ -62,6 +67,8 @@ export class FeedStore {
   private readonly listeners = new Set<AppendListener>()
   private readonly maxBatch: number
   private draining: Promise<void> | null = null
+  /** Set after a failed write: it may have reached the disk anyway, so heads are re-read before signing again. */
+  private headsStale = false
   private closed = false
 
   private constructor(
@@ -102,15 +109,18 @@ export class FeedStore {
     return new Map(this.heads)
   }
 
-  get(author: FeedId, sequence: number): Promise<string | undefined> {
+  async get(author: FeedId, sequence: number): Promise<string | undefined> {
+    const head = this.heads.get(author)
+    if (!isSequence(sequence) || !head || sequence > head.sequence) return undefined
     return this.deps.adapter.readMessage(author, sequence)
   }
 
   /** Messages `from..to` inclusive (clamped to the head), exactly as signed. */
   async range(author: FeedId, from: number, to = Number.MAX_SAFE_INTEGER): Promise<string[]> {
     const head = this.heads.get(author)
-    const last = Math.min(to, head ? head.sequence : 0)
-    const first = Math.max(1, from)
+    if (Number.isNaN(from) || Number.isNaN(to)) return []
+    const last = Math.min(Math.floor(to), head ? head.sequence : 0)
+    const first = Math.max(1, Math.ceil(from))
     return first > last ? [] : this.deps.adapter.readRange(author, first, last)
   }
 
@@ -154,10 +164,10 @@ export class FeedStore {
         } catch (e) {
           // A storage read (duplicate or fork check: IndexedDB closed under us, a disk error) or a
           // signing call threw before the commit. Answer every job of the batch instead of leaving
-          // it pending forever, and go on with the queue. (Re-resolving an answered job is a no-op:
-          // an exception from a listener, after the commit, leaves every answer as it was.)
+          // it pending forever, and go on with the queue.
           const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
           for (const job of jobs) job.resolve(failure)
+          this.headsStale = true
         }
       }
     } finally {
@@ -167,6 +177,13 @@ export class FeedStore {
 
   private async processBatch(jobs: Job[]): Promise<void> {
     const { networkKey } = this.options
+    if (this.headsStale) {
+      // Never sign a sequence twice: a write that reported failure may still have landed.
+      this.heads.clear()
+      for (const h of await this.deps.adapter.readHeads())
+        this.heads.set(h.author, { sequence: h.sequence, id: h.id })
+      this.headsStale = false
+    }
     const outcomes = new Map<Job, AppendOutcome>()
     // 1. Decode; drop exact duplicates of stored messages without any signature work.
     const decoded = new Map<Job, DecodedMessage>()
@@ -269,6 +286,7 @@ export class FeedStore {
         const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
         for (const job of jobs) if (outcomes.get(job)?.ok || !outcomes.has(job)) outcomes.set(job, failure)
         for (const job of jobs) job.resolve(outcomes.get(job)!)
+        this.headsStale = true
         return
       }
       for (const [author, h] of working) this.heads.set(author, h)
@@ -279,7 +297,14 @@ export class FeedStore {
       const added = [...outcomes.values()]
         .filter((o): o is { ok: true; value: VerifiedMessage } => o.ok)
         .map((o) => o.value)
-      for (const listener of this.listeners) listener(added)
+      for (const listener of this.listeners) {
+        try {
+          listener(added)
+        } catch (e) {
+          // A subscriber's bug must not fail appends that are already durable and answered.
+          log('append listener threw: %O', e)
+        }
+      }
     }
   }
 

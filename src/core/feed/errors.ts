@@ -19,6 +19,5 @@ export type FeedError =
   | { code: 'FEED_GAP'; author: FeedId; expected: number; sequence: number }
   | { code: 'FEED_DUPLICATE'; author: FeedId; sequence: number; id: MessageId }
   | { code: 'FEED_FORK'; author: FeedId; sequence: number; evidence: ForkEvidence }
-  | { code: 'AUTHOR_FORKED'; author: FeedId; sequence: number }
 
 export type FeedErrorCode = FeedError['code']
