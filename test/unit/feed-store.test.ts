@@ -491,6 +491,20 @@ describe('FeedStore: subscribe and close', () => {
     expect(heard).toHaveLength(2)
   })
 
+  it('keeps going when a listener throws: the batch stays acknowledged and later appends are answered', async () => {
+    const { store } = await openStore()
+    const unsubscribe = store.subscribe(() => {
+      throw new Error('a listener bug')
+    })
+    const first = store.publish(alice, { type: 'post', n: 1 }, 1)
+    const second = store.publish(alice, { type: 'post', n: 2 }, 2)
+    expect(codes([await first, await second])).toEqual(['ok', 'ok'])
+    const third = await store.publish(alice, { type: 'post', n: 3 }, 3)
+    expect(codes([third])).toEqual(['ok'])
+    unsubscribe()
+    expect(store.head(alice.id)?.sequence).toBe(3)
+  })
+
   it('answers STORE_CLOSED to every call after close, and finishes work accepted before it', async () => {
     const { store, disk } = await openStore()
     const pending = store.publish(alice, { type: 'post' }, 1)
