@@ -1,0 +1,29 @@
+/** Node side of `npm run bench`: feed rates on the relay's LevelDB store with Node's crypto. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { openLevelAdapter } from '../relay/src/store/level-adapter'
+import { createNobleBackend } from '../src/core/crypto/noble'
+import { createNodeBackend } from '../src/crypto/node'
+import { type FeedBenchResult, runFeedBench } from './feed-bench'
+
+export async function runNodeFeedBench(count: number): Promise<{ results: FeedBenchResult[] }> {
+  const dir = await mkdtemp(join(tmpdir(), 'blockfin-bench-'))
+  try {
+    let n = 0
+    const openAdapter = async (label: string) => openLevelAdapter({ path: join(dir, `${label}-${n++}`) })
+    const now = () => performance.now()
+    const results = [
+      await runFeedBench({ ed25519: createNodeBackend(), storeName: 'leveldb', openAdapter, now }, count),
+      // The pure-JavaScript fallback, for scale (fewer messages: it is slow).
+      await runFeedBench(
+        { ed25519: createNobleBackend(), storeName: 'leveldb', openAdapter, now },
+        Math.min(count, 2000),
+      ),
+    ]
+    return { results }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}

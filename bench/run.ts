@@ -1,0 +1,46 @@
+/**
+ * `npm run bench`: prints every figure beside the baseline it is judged against, measured in the
+ * same run (raw signature verification on the same platform). Never used as a test assertion.
+ *
+ *   npm run bench                 all suites
+ *   npm run bench -- --quick      fewer messages (a smoke run)
+ */
+
+import { runInChromium } from './chromium'
+import type { FeedBenchResult } from './feed-bench'
+import { runNodeFeedBench } from './node'
+
+const quick = process.argv.includes('--quick')
+const COUNT = quick ? 2000 : 20_000
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const pct = (r: number) => `${(r * 100).toFixed(0)}%`
+
+function printFeedTable(platform: string, results: FeedBenchResult[], target: number): void {
+  console.log(`\n## Feeds: ${platform}`)
+  console.log(
+    '| backend | store | messages | raw verify/s | sign+append+store/s | verify+store/s | verify+store / raw verify | target |',
+  )
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |')
+  for (const r of results) {
+    const meets = r.verifyStoreRatio >= target ? 'met' : 'NOT met'
+    console.log(
+      `| ${r.backend} | ${r.store} | ${fmt(r.messages)} | ${fmt(r.rawVerifyPerSec)} | ${fmt(r.signAppendStorePerSec)} | ${fmt(r.verifyStorePerSec)} | ${pct(r.verifyStoreRatio)} | >= ${pct(target)}: ${meets} |`,
+    )
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `# BlockfinBFT Web benchmarks (${new Date().toISOString()}, node ${process.version}, ${quick ? 'quick' : 'full'})`,
+  )
+  const node = await runNodeFeedBench(COUNT)
+  printFeedTable('Node (relay, headless validator)', node.results, 0.6)
+  const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
+  printFeedTable('Chromium tab', browser, 0.6)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
