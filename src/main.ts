@@ -6,6 +6,7 @@ import { mount } from 'svelte'
 import App from './app/App.svelte'
 import { loadNetwork, openNetworkCache } from './app/network'
 import { registerPwa } from './app/pwa-updates'
+import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
 import { selectBrowserBackend } from './crypto/browser'
 import { openIdentityStore } from './store/identity-store'
@@ -13,7 +14,11 @@ import { openIndexedDbAdapter } from './store/indexeddb-adapter'
 
 const pwa = registerPwa()
 
-async function openSession() {
+async function openSession(events: { onWaitingForOtherTab: () => void }) {
+  await acquireTabLock(
+    { name: 'blockfin-validator' },
+    { locks: navigator.locks, onWaiting: events.onWaitingForOtherTab },
+  )
   const [identityStore, cache, ed25519] = await Promise.all([
     openIdentityStore({ name: 'blockfin-identity' }),
     openNetworkCache({ name: 'blockfin-network' }),

@@ -119,3 +119,21 @@ test('a bad identity file shows a clear error and changes nothing', async ({ pag
   await expect(page.getByTestId('identity-id')).toHaveText(id)
   expect((await feedRows(page)).map((r) => r.text)).toEqual(['kept'])
 })
+
+test('a second tab of the same browser waits, then takes over the same identity', async ({ context }) => {
+  const first = await context.newPage()
+  const id = await openApp(first)
+  await appendMessage(first, 'from the first tab')
+  const second = await context.newPage()
+  await second.goto('/')
+  await expect(second.getByTestId('other-tab')).toBeVisible()
+  await expect(second.getByTestId('identity-id')).toHaveCount(0)
+  await keepScreenshot(second, 'second-tab-waiting')
+  await first.close()
+  await expect(second.getByTestId('identity-id')).toHaveText(id)
+  await appendMessage(second, 'from the second tab')
+  expect((await feedRows(second)).map((r) => [r.sequence, r.text])).toEqual([
+    ['1', 'from the first tab'],
+    ['2', 'from the second tab'],
+  ])
+})
