@@ -179,9 +179,9 @@ export class FeedStore {
     const { networkKey } = this.options
     if (this.headsStale) {
       // Never sign a sequence twice: a write that reported failure may still have landed.
+      const stored = await this.deps.adapter.readHeads() // if this throws, the batch fails and heads stay
       this.heads.clear()
-      for (const h of await this.deps.adapter.readHeads())
-        this.heads.set(h.author, { sequence: h.sequence, id: h.id })
+      for (const h of stored) this.heads.set(h.author, { sequence: h.sequence, id: h.id })
       this.headsStale = false
     }
     const outcomes = new Map<Job, AppendOutcome>()
