@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decodeMessage } from '../../src/core/feed/decode'
-import { verifyForkEvidence } from '../../src/core/feed/evidence'
+import { type ForkEvidence, verifyForkEvidence } from '../../src/core/feed/evidence'
 import {
   createMessage,
   type FeedHead,
@@ -366,6 +366,48 @@ describe('FeedStore: forks', () => {
     expect((await verifyForkEvidence(outcome.error.evidence, NETWORK, ed25519)).ok).toBe(true)
     expect(store.isForked(alice.id)).toBe(true)
     await expectNotStored(store, alice.id, headOf(ours), [ours.text])
+  })
+
+  it('evidence that proves nothing is refused by verifyForkEvidence (EVIDENCE_INVALID)', async () => {
+    const feed = await chain(alice, 2)
+    const rival2 = await sign(alice, headOf(feed[0]!), { type: 'post', text: 'rival 2' })
+    const bobs = await chain(bob, 2)
+    const good: ForkEvidence = {
+      type: 'blockfin/fork-evidence',
+      version: 1,
+      kind: 'same-sequence',
+      author: alice.id,
+      sequence: 2,
+      messages: [feed[1]!.text, rival2.text],
+    }
+    expect((await verifyForkEvidence(good, NETWORK, ed25519)).ok).toBe(true)
+    const bad: [string, ForkEvidence][] = [
+      ['the same message twice', { ...good, messages: [feed[1]!.text, feed[1]!.text] }],
+      [
+        'consecutive honest messages as same-sequence',
+        { ...good, sequence: 1, messages: [feed[0]!.text, feed[1]!.text] },
+      ],
+      [
+        'an honest link as previous-mismatch',
+        { ...good, kind: 'previous-mismatch', sequence: 1, messages: [feed[0]!.text, feed[1]!.text] },
+      ],
+      ['messages of another author', { ...good, messages: [feed[1]!.text, bobs[1]!.text] }],
+      ['accusing the wrong author', { ...good, author: bob.id }],
+      ['the wrong sequence', { ...good, sequence: 1 }],
+      [
+        'a tampered message',
+        { ...good, messages: [feed[1]!.text, rival2.text.replace('rival 2', 'rival 3')] },
+      ],
+      ['a message that does not decode', { ...good, messages: [feed[1]!.text, '{'] }],
+      ['an unknown kind', { ...good, kind: 'other' as ForkEvidence['kind'] }],
+      ['an unknown version', { ...good, version: 2 as 1 }],
+    ]
+    for (const [why, evidence] of bad) {
+      expect(await verifyForkEvidence(evidence, NETWORK, ed25519), why).toMatchObject({
+        ok: false,
+        error: { code: 'EVIDENCE_INVALID' },
+      })
+    }
   })
 
   it('detects a fork between two new messages of one batch: the first is stored, the second is evidence', async () => {
