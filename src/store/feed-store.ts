@@ -284,7 +284,11 @@ export class FeedStore {
         await this.deps.adapter.commit({ messages: records, heads, evidence })
       } catch (e) {
         const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
-        for (const job of jobs) if (outcomes.get(job)?.ok || !outcomes.has(job)) outcomes.set(job, failure)
+        // Accepted messages and forks whose evidence was to be written are not durable: say so.
+        for (const job of jobs) {
+          const o = outcomes.get(job)
+          if (!o || o.ok || o.error.code === 'FEED_FORK') outcomes.set(job, failure)
+        }
         for (const job of jobs) job.resolve(outcomes.get(job)!)
         this.headsStale = true
         return

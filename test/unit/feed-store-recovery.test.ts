@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { messageIdOfText } from '../../src/core/feed/message'
+import { verifyForkEvidence } from '../../src/core/feed/evidence'
+import { createMessage, messageIdOfText } from '../../src/core/feed/message'
 import { keyPairFromSeed } from '../../src/core/identity/keys'
 import { createNodeBackend } from '../../src/crypto/node'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
@@ -64,5 +65,51 @@ describe('FeedStore: recovery after a failed write', () => {
     expect((await store.publish(alice, { type: 'post' }, 1)).ok).toBe(true)
     expect((await store.publish(alice, { type: 'post' }, 2)).ok).toBe(true)
     expect(store.head(alice.id)?.sequence).toBe(2)
+  })
+})
+
+describe('fork evidence from other nodes', () => {
+  it('answers EVIDENCE_INVALID, never throws, for records of the wrong shape', async () => {
+    for (const bad of [
+      null,
+      42,
+      'x',
+      {},
+      { messages: 'no' },
+      { author: '@a', sequence: 1, messages: [1, 2] },
+    ]) {
+      const r = await verifyForkEvidence(bad, NETWORK, ed25519)
+      expect(r.ok ? 'ok' : r.error.code).toBe('EVIDENCE_INVALID')
+    }
+  })
+})
+
+describe('forks found in a batch whose write fails', () => {
+  it('answers STORE_WRITE_FAILED, not FEED_FORK, since the evidence was not stored', async () => {
+    const disk = new MemoryDisk()
+    const inner = createMemoryAdapter(disk)
+    let fail = false
+    const adapter: FeedStorageAdapter = {
+      ...inner,
+      async commit(batch) {
+        if (fail) throw new Error('disk gone')
+        return inner.commit(batch)
+      },
+    }
+    const store = await FeedStore.open({ networkKey: NETWORK }, { adapter, ed25519 })
+    expect((await store.publish(alice, { type: 'post', n: 1 }, 1)).ok).toBe(true)
+    const rival = await createMessage(
+      { keys: alice, head: null, content: { type: 'post', n: 2 }, timestamp: 2, networkKey: NETWORK },
+      ed25519,
+    )
+    if (!rival.ok) throw new Error('setup')
+    fail = true
+    const r = await store.appendOne(rival.value.text)
+    expect(r.ok ? 'ok' : r.error.code).toBe('STORE_WRITE_FAILED')
+    expect(store.isForked(alice.id)).toBe(false)
+    fail = false
+    const again = await store.appendOne(rival.value.text)
+    expect(again.ok ? 'ok' : again.error.code).toBe('FEED_FORK')
+    expect(store.isForked(alice.id)).toBe(true)
   })
 })

@@ -22,11 +22,26 @@ export interface ForkEvidence {
 
 export type EvidenceError = { code: 'EVIDENCE_INVALID'; reason: string }
 
+/** Evidence arrives from other nodes: check its shape before anything else. */
+function isForkEvidenceShape(value: unknown): value is ForkEvidence {
+  if (typeof value !== 'object' || value === null) return false
+  const e = value as Record<string, unknown>
+  return (
+    Array.isArray(e.messages) &&
+    e.messages.length === 2 &&
+    e.messages.every((m) => typeof m === 'string') &&
+    typeof e.author === 'string' &&
+    typeof e.sequence === 'number'
+  )
+}
+
 export async function verifyForkEvidence(
-  evidence: ForkEvidence,
+  evidence: unknown,
   networkKey: Uint8Array | null,
   ed25519: Ed25519Backend,
 ): Promise<Result<{ author: FeedId; sequence: number }, EvidenceError>> {
+  if (!isForkEvidenceShape(evidence))
+    return err({ code: 'EVIDENCE_INVALID', reason: 'not a fork evidence record' })
   if (evidence.type !== 'blockfin/fork-evidence' || evidence.version !== 1)
     return err({ code: 'EVIDENCE_INVALID', reason: 'unknown evidence type or version' })
   const a = decodeMessage(evidence.messages[0], networkKey)
