@@ -1,0 +1,231 @@
+/**
+ * Adapts one libp2p stream to the replication engine's `PeerChannel`: frames are length-prefixed
+ * (unsigned varint, the framing libp2p itself uses; decoded with @libp2p/utils'
+ * LengthPrefixedDecoder), at most `maxFrameLength` bytes each. Reading applies backpressure: when
+ * the consumer falls `highWaterMark` frames behind, the stream is paused (yamux and WebRTC then stop
+ * the sender through their flow-control windows) and resumed once the backlog halves.
+ */
+import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
+import createDebug from 'debug'
+
+const log = createDebug('blockfin:net:channel')
+
+/** The seam the replication engine consumes (src/net/replication). */
+export interface PeerChannel {
+  readonly peer: string
+  send(frame: Uint8Array): Promise<void>
+  readonly frames: AsyncIterable<Uint8Array>
+  close(reason?: string): void
+}
+
+/** 16 KiB: the largest frame the replication protocol allows. */
+export const MAX_FRAME_LENGTH = 16 * 1024
+
+export type ChannelErrorCode = 'CHANNEL_CLOSED' | 'FRAME_TOO_LARGE' | 'FRAME_EMPTY'
+
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError'
+  constructor(
+    readonly code: ChannelErrorCode,
+    readonly data: { readonly peer: string; readonly length?: number; readonly max?: number },
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** How a channel ended: `reason` is set when it did not end cleanly (or the local side gave one). */
+export interface ChannelEnd {
+  readonly reason?: string
+  /** True when this side closed it (close() or a local protocol violation such as an oversized frame). */
+  readonly local: boolean
+}
+
+export interface StreamChannel extends PeerChannel {
+  /** Settles once, when the channel is finished for both directions. */
+  readonly ended: Promise<ChannelEnd>
+  readonly stream: Stream
+}
+
+export interface StreamChannelOptions {
+  /** The remote peer's name as the engine sees it (its libp2p peer id). */
+  readonly peer: string
+  readonly maxFrameLength?: number
+  /** Frames buffered for the consumer before the stream is paused. */
+  readonly highWaterMark?: number
+  /** A graceful close that has not finished after this long becomes an abort. */
+  readonly closeTimeoutMs?: number
+}
+
+export interface StreamChannelDeps {
+  readonly stream: Stream
+  /** Byte accounting (frames and their prefixes), for metrics. */
+  readonly onBytes?: (direction: 'in' | 'out', bytes: number) => void
+}
+
+function encodeVarint(value: number): Uint8Array {
+  const out: number[] = []
+  let v = value
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80)
+    v >>>= 7
+  }
+  out.push(v)
+  return Uint8Array.from(out)
+}
+
+export function createStreamChannel(options: StreamChannelOptions, deps: StreamChannelDeps): StreamChannel {
+  const { stream } = deps
+  const { peer } = options
+  const maxFrameLength = options.maxFrameLength ?? MAX_FRAME_LENGTH
+  const highWaterMark = options.highWaterMark ?? 256
+  const lowWaterMark = Math.floor(highWaterMark / 2)
+  const closeTimeoutMs = options.closeTimeoutMs ?? 2_000
+
+  const decoder = new LengthPrefixedDecoder({
+    maxDataLength: maxFrameLength,
+    maxBufferSize: maxFrameLength + 16,
+  })
+  const queue: Uint8Array[] = []
+  let readEnded = false
+  let paused = false
+  let wake: (() => void) | undefined
+  let endInfo: ChannelEnd | undefined
+  let resolveEnded!: (end: ChannelEnd) => void
+  const ended = new Promise<ChannelEnd>((resolve) => {
+    resolveEnded = resolve
+  })
+
+  const notify = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  const finishRead = () => {
+    if (readEnded) return
+    readEnded = true
+    notify()
+  }
+  const finish = (end: ChannelEnd) => {
+    endInfo ??= end
+    finishRead()
+    cleanup()
+    resolveEnded(endInfo)
+  }
+
+  const onMessage = (evt: StreamMessageEvent) => {
+    const data = evt.data
+    deps.onBytes?.('in', data.byteLength)
+    if (readEnded) return
+    try {
+      for (const frame of decoder.decode(data)) queue.push(frame.subarray())
+    } catch (e) {
+      const reason = `bad frame from ${peer}: ${(e as Error).message}`
+      log(reason)
+      endInfo ??= { reason, local: true }
+      stream.abort(new ChannelError('FRAME_TOO_LARGE', { peer, max: maxFrameLength }, reason))
+      return
+    }
+    if (!paused && queue.length >= highWaterMark) {
+      paused = true
+      stream.pause()
+    }
+    notify()
+  }
+  const onRemoteCloseWrite = () => finishRead()
+  const onClose = (evt: StreamCloseEvent) => {
+    finish(
+      evt.error ? { reason: evt.error.message, local: evt.local === true } : { local: evt.local === true },
+    )
+  }
+  const cleanup = () => {
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
+    stream.removeEventListener('close', onClose)
+  }
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
+  stream.addEventListener('close', onClose)
+  if (stream.status !== 'open') finish({ reason: `stream is ${stream.status}`, local: false })
+  else if (stream.remoteWriteStatus !== 'writable') finishRead()
+
+  async function* frames(): AsyncGenerator<Uint8Array> {
+    while (true) {
+      const frame = queue.shift()
+      if (frame) {
+        if (paused && queue.length <= lowWaterMark && stream.status === 'open') {
+          paused = false
+          stream.resume()
+        }
+        yield frame
+        continue
+      }
+      if (readEnded) return
+      await new Promise<void>((resolve) => {
+        wake = resolve
+      })
+    }
+  }
+  const iterable: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => frames() }
+
+  return {
+    peer,
+    stream,
+    ended,
+    frames: iterable,
+    async send(frame: Uint8Array): Promise<void> {
+      if (frame.byteLength > maxFrameLength)
+        throw new ChannelError(
+          'FRAME_TOO_LARGE',
+          { peer, length: frame.byteLength, max: maxFrameLength },
+          `frame of ${frame.byteLength} bytes exceeds ${maxFrameLength}`,
+        )
+      if (frame.byteLength === 0)
+        throw new ChannelError('FRAME_EMPTY', { peer, length: 0 }, 'frames must not be empty')
+      if (endInfo || stream.writeStatus !== 'writable')
+        throw new ChannelError('CHANNEL_CLOSED', { peer }, `channel to ${peer} is closed`)
+      const prefix = encodeVarint(frame.byteLength)
+      const bytes = new Uint8Array(prefix.byteLength + frame.byteLength)
+      bytes.set(prefix, 0)
+      bytes.set(frame, prefix.byteLength)
+      let more: boolean
+      try {
+        more = stream.send(bytes)
+      } catch (e) {
+        throw new ChannelError(
+          'CHANNEL_CLOSED',
+          { peer },
+          `channel to ${peer} is closed: ${(e as Error).message}`,
+        )
+      }
+      deps.onBytes?.('out', bytes.byteLength)
+      if (!more) {
+        try {
+          await stream.onDrain()
+        } catch (e) {
+          throw new ChannelError(
+            'CHANNEL_CLOSED',
+            { peer },
+            `channel to ${peer} closed while sending: ${(e as Error).message}`,
+          )
+        }
+      }
+    },
+    close(reason?: string): void {
+      if (endInfo) return
+      endInfo = reason === undefined ? { local: true } : { reason, local: true }
+      log('closing channel to %s%s', peer, reason ? ` (${reason})` : '')
+      finishRead()
+      if (stream.status !== 'open') return
+      const timer = setTimeout(() => stream.abort(new Error(reason ?? 'close timed out')), closeTimeoutMs)
+      stream.close().then(
+        () => clearTimeout(timer),
+        (e: unknown) => {
+          clearTimeout(timer)
+          stream.abort(e as Error)
+        },
+      )
+    },
+  }
+}
