@@ -191,3 +191,38 @@ export function expectNoDuplicateNoGap(node: TestNode, feed: FeedId, from = 1): 
   if (JSON.stringify(seqs) !== JSON.stringify(expected))
     throw new Error(`feed ${feed} accepted out of order or twice: ${seqs.slice(0, 20).join(',')}...`)
 }
+
+/** A memory adapter whose commits can be held (a slow disk): nothing commits until released. */
+export function gatedAdapter(disk = new MemoryDisk()) {
+  const inner = createMemoryAdapter(disk)
+  let gate: Promise<void> | null = null
+  let open: (() => void) | null = null
+  const control = { commits: 0, waiting: 0 }
+  const adapter: FeedStorageAdapter = {
+    ...inner,
+    async commit(batch) {
+      if (gate) {
+        control.waiting++
+        await gate
+        control.waiting--
+      }
+      control.commits++
+      return inner.commit(batch)
+    },
+  }
+  return {
+    adapter,
+    disk,
+    control,
+    hold() {
+      gate ??= new Promise<void>((resolve) => {
+        open = resolve
+      })
+    },
+    release() {
+      open?.()
+      gate = null
+      open = null
+    },
+  }
+}

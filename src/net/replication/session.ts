@@ -308,6 +308,7 @@ export class PeerSession {
           isData = bytes !== undefined
         }
         if (!bytes) {
+          if (this.control.length > 0) continue // queued while nextData was reading (a fatal error)
           if (this.closing) return
           await this.idle()
           continue
