@@ -1,0 +1,12 @@
+/** The consensus core: see types.ts for the runtime contract and docs/protocol.md for the rules. */
+export * from './content'
+export { type RoleBinding, RoleDirectory } from './directory'
+export * from './evidence'
+export * from './items'
+export * from './membership'
+export * from './messagenode'
+export * from './params'
+export * from './qc'
+export * from './types'
+export * from './validator'
+export { ConsensusView, type Frontier, type TxEntry, type Validity } from './view'
