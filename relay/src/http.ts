@@ -6,9 +6,10 @@ import createDebug from 'debug'
 import sirv from 'sirv'
 import { encodeBase64 } from '../../src/core/encoding/base64'
 import type { FeedHead } from '../../src/core/feed/message'
-import type { FeedId } from '../../src/core/identity/ids'
+import { type FeedId, isFeedId } from '../../src/core/identity/ids'
 import type { Role } from '../../src/core/identity/roles'
 import type { NetworkInfo } from './data-dir'
+import type { FeedDescription } from './feed-directory'
 
 const log = createDebug('blockfin:relay:http')
 
@@ -16,8 +17,21 @@ const log = createDebug('blockfin:relay:http')
 export interface HttpDeps {
   readonly network: NetworkInfo
   readonly relay: { readonly id: FeedId; readonly roles: readonly { role: Role; id: FeedId }[] }
-  readonly feeds: { vectorClock(): Map<FeedId, FeedHead> }
+  readonly feeds: {
+    vectorClock(): Map<FeedId, FeedHead>
+    /** Messages from..to inclusive, exactly as signed (needed by GET /api/feeds/<id>). */
+    range?(author: FeedId, from: number, to?: number): Promise<string[]>
+  }
   readonly startedAt: Date
+  /** Owner and role of each feed (GET /api/feeds); without it every feed is its own owner. */
+  readonly directory?: { list(): FeedDescription[] }
+  /** The relay's libp2p side: GET /api/status's p2p part and GET /api/peers. */
+  readonly p2p?: {
+    status(): Promise<P2pStatus>
+    peers(): Promise<PeersResponse>
+  }
+  /** Prometheus text for GET /metrics. */
+  readonly metrics?: { readonly contentType: string; text(): Promise<string> }
 }
 
 export interface HttpOptions {
@@ -25,7 +39,19 @@ export interface HttpOptions {
   readonly distDir: string
 }
 
-export type ApiErrorCode = 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'INTERNAL'
+export type ApiErrorCode =
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'INTERNAL'
+  | 'BAD_FEED_ID'
+  | 'BAD_SINCE'
+  | 'BAD_LIMIT'
+  | 'FEED_NOT_FOUND'
+  | 'UNAVAILABLE'
+  | 'BAD_REQUEST'
+
+/** The most messages one GET /api/feeds/<id> answers (ask again with `since` for more). */
+export const MAX_FEED_PAGE = 1000
 
 /** GET /api/network: everything a browser needs to join the network. */
 export interface NetworkResponse {
@@ -35,12 +61,35 @@ export interface NetworkResponse {
   genesis: NetworkInfo['genesis']
 }
 
+/** The relay's libp2p node as GET /api/status shows it. */
+export interface P2pStatus {
+  peerId: string
+  multiaddrs: string[]
+  /** Connected peers (validators, other relays). */
+  peers: { peerId: string; transports: string[]; reserved: boolean }[]
+  /** Feeds replicated: `all` for a relay (it follows every feed it is offered), and the ones held. */
+  follows: { all: boolean; feeds: FeedId[] }
+  /** Peer relays this relay keeps connected to (BLOCKFIN_PEER_RELAYS). */
+  peerRelays: { target: string; state: string }[]
+}
+
 /** GET /api/status. */
 export interface StatusResponse {
   network: { id: string; key: string }
   relay: { id: FeedId; roles: { role: Role; id: FeedId }[] }
   feeds: { id: FeedId; sequence: number }[]
   startedAt: string
+  p2p?: P2pStatus
+}
+
+/** GET /api/peers: peers holding a circuit reservation here, with their WebRTC addresses. */
+export interface PeersResponse {
+  peers: { peerId: string; addrs: string[] }[]
+}
+
+/** GET /api/feeds. */
+export interface FeedsResponse {
+  feeds: FeedDescription[]
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -64,6 +113,42 @@ function sendError(res: ServerResponse, status: number, code: ApiErrorCode, mess
   sendJson(res, status, { error: { code, message } })
 }
 
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** A non-negative integer query parameter, or undefined when absent. */
+function integerParam(
+  params: URLSearchParams,
+  name: string,
+  code: ApiErrorCode,
+  max: number,
+): number | undefined {
+  const text = params.get(name)
+  if (text === null) return undefined
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || Number(text) > max)
+    throw new ApiError(400, code, `${name} must be an integer from 0 to ${max}, not "${text.slice(0, 40)}"`)
+  return Number(text)
+}
+
+/** A JSON array of stored texts, joined as they are: the bytes each author signed are preserved. */
+function sendTexts(res: ServerResponse, texts: readonly string[], headers: Record<string, string>): void {
+  const body = `[${texts.join(',')}]`
+  res.writeHead(200, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+    ...headers,
+  })
+  res.end(body)
+}
+
 /** The request handler: /api/* as JSON, everything else from the built app. Never throws. */
 export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Handler {
   const { network } = deps
@@ -76,12 +161,47 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
   }
   const api: Record<string, () => unknown> = {
     '/api/network': () => networkBody,
-    '/api/status': (): StatusResponse => ({
+    '/api/status': async (): Promise<StatusResponse> => ({
       network: { id: network.id, key: keyBase64 },
       relay: { id: deps.relay.id, roles: deps.relay.roles.map(({ role, id }) => ({ role, id })) },
       feeds: [...deps.feeds.vectorClock()].map(([id, head]) => ({ id, sequence: head.sequence })),
       startedAt: deps.startedAt.toISOString(),
+      ...(deps.p2p ? { p2p: await deps.p2p.status() } : {}),
     }),
+    '/api/peers': async (): Promise<PeersResponse> => (deps.p2p ? deps.p2p.peers() : { peers: [] }),
+    '/api/feeds': (): FeedsResponse => ({
+      feeds: deps.directory
+        ? deps.directory.list()
+        : [...deps.feeds.vectorClock()].map(([id, head]) => ({
+            id,
+            owner: id,
+            role: null,
+            sequence: head.sequence,
+          })),
+    }),
+  }
+
+  /** GET /api/feeds/<url-encoded feed id>?since=<seq>&limit=<n>: messages after `since`. */
+  const feedMessages = async (encodedId: string, params: URLSearchParams, res: ServerResponse) => {
+    let id: string
+    try {
+      id = decodeURIComponent(encodedId)
+    } catch {
+      throw new ApiError(400, 'BAD_FEED_ID', 'the feed id is not valid URL encoding')
+    }
+    if (!isFeedId(id)) throw new ApiError(400, 'BAD_FEED_ID', `not a feed id: ${id.slice(0, 80)}`)
+    const since = integerParam(params, 'since', 'BAD_SINCE', Number.MAX_SAFE_INTEGER) ?? 0
+    const limit = integerParam(params, 'limit', 'BAD_LIMIT', MAX_FEED_PAGE) ?? MAX_FEED_PAGE
+    if (limit === 0) throw new ApiError(400, 'BAD_LIMIT', `limit must be from 1 to ${MAX_FEED_PAGE}`)
+    const head = deps.feeds.vectorClock().get(id)
+    if (!head) throw new ApiError(404, 'FEED_NOT_FOUND', `this relay holds no message of ${id}`)
+    if (!deps.feeds.range) throw new ApiError(503, 'UNAVAILABLE', 'messages cannot be read here')
+    const texts =
+      since >= head.sequence
+        ? []
+        : await deps.feeds.range(id, since + 1, Math.min(head.sequence, since + limit))
+    const last = since + texts.length
+    sendTexts(res, texts, { 'X-Feed-Sequence': String(head.sequence), 'X-Next-Since': String(last) })
   }
 
   const hasApp = existsSync(join(options.distDir, 'index.html'))
@@ -96,23 +216,64 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
         res.end('The app is not built. Run `npm run build` (or `npm start`, which builds it) and restart.\n')
       }
 
+  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown) => {
+    if (e instanceof ApiError) {
+      if (!res.headersSent) sendError(res, e.status, e.code, e.message)
+      return
+    }
+    log('request %s %s failed: %O', req.method, req.url, e)
+    if (res.headersSent) res.destroy()
+    else sendError(res, 500, 'INTERNAL', 'internal error')
+  }
+
+  const serve = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    const pathname = url.pathname
+    const feedPath = pathname.startsWith('/api/feeds/') ? pathname.slice('/api/feeds/'.length) : undefined
+    const route = api[pathname]
+    if (!route && feedPath === undefined) return sendError(res, 404, 'NOT_FOUND', `no API at ${pathname}`)
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD')
+      return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}`)
+    }
+    if (route) return sendJson(res, 200, await route())
+    return feedMessages(feedPath!, url.searchParams, res)
+  }
+
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!deps.metrics) return sendError(res, 404, 'NOT_FOUND', 'no metrics here')
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD')
+      return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on /metrics`)
+    }
+    const text = await deps.metrics.text()
+    res.writeHead(200, {
+      'Content-Type': deps.metrics.contentType,
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    })
+    res.end(text)
+  }
+
   return (req, res) => {
-    const pathname = new URL(req.url ?? '/', 'http://relay').pathname
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://relay')
+    } catch {
+      return sendError(res, 400, 'BAD_REQUEST', 'bad request URL')
+    }
+    const pathname = url.pathname
     try {
       if (pathname === '/api' || pathname.startsWith('/api/')) {
-        const route = api[pathname]
-        if (!route) return sendError(res, 404, 'NOT_FOUND', `no API at ${pathname}`)
-        if (req.method !== 'GET' && req.method !== 'HEAD') {
-          res.setHeader('Allow', 'GET, HEAD')
-          return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}`)
-        }
-        return sendJson(res, 200, route())
+        serve(req, res, url).catch((e: unknown) => fail(req, res, e))
+        return
+      }
+      if (pathname === '/metrics') {
+        serveMetrics(req, res).catch((e: unknown) => fail(req, res, e))
+        return
       }
       statics(req, res)
     } catch (e) {
-      log('request %s %s failed: %O', req.method, req.url, e)
-      if (res.headersSent) res.destroy()
-      else sendError(res, 500, 'INTERNAL', 'internal error')
+      fail(req, res, e)
     }
   }
 }
