@@ -23,6 +23,8 @@ export interface TrafficCounters {
 
 export interface PeerMetrics extends TrafficCounters {
   readonly peer: string
+  /** Data frames read from the channel (each was read only once the store had room for it). */
+  dataFramesIn: number
   /** Data frames sent and not yet acknowledged, now and at most. */
   dataFramesInFlight: number
   maxDataFramesInFlight: number
@@ -63,6 +65,7 @@ export const newTrafficCounters = (): TrafficCounters => ({
 export const newPeerMetrics = (peer: string): PeerMetrics => ({
   peer,
   ...newTrafficCounters(),
+  dataFramesIn: 0,
   dataFramesInFlight: 0,
   maxDataFramesInFlight: 0,
   dataBytesInFlight: 0,

@@ -564,6 +564,7 @@ export class PeerSession {
 
   private async onData(frame: DataFrame, size: number): Promise<void> {
     this.dataReceived++
+    this.metrics.dataFramesIn++
     this.receivedSizes.push(size)
     this.unprocessedBytes += size
     const unacked = this.dataReceived - this.dataProcessed

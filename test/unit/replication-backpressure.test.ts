@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { decodeFrame, isDataFrame } from '../../src/net/replication/codec'
+import { connect, gatedAdapter, makeNode, settle, until } from '../net/replication-fixtures'
+
+describe('replication: backpressure (asserted on counts)', () => {
+  it('sends no more than the receive window while the receiver’s disk is slow, and reads no faster than it commits', async () => {
+    const gate = gatedAdapter()
+    const a = await makeNode({ seed: 1 })
+    const b = await makeNode({
+      seed: 2,
+      adapter: gate.adapter,
+      engine: { window: { frames: 3, bytes: 64 * 1024 }, maxPendingDataFrames: 2 },
+    })
+    await b.contact(a.id, true)
+    await a.publish(2000)
+    let dataFramesSent = 0
+    gate.hold() // nothing b receives becomes durable until released
+    const link = connect(a, b, {
+      capacity: 4,
+      observe(frame, from) {
+        const f = decodeFrame(frame)
+        if (from === 0 && f.ok && isDataFrame(f.value)) dataFramesSent++
+      },
+    })
+    await until(() => dataFramesSent >= 3, 'a fills the window')
+    await settle(200)
+    // a sent exactly its window; b handed two frames to the store and left the third unread.
+    expect(dataFramesSent).toBe(3)
+    expect(b.head(a.id)).toBe(0)
+    const held = b.engine.metrics().perPeer[a.id]!
+    expect(held.maxPendingDataFrames).toBe(2)
+    expect(held.dataFramesIn).toBe(2)
+    expect(a.engine.metrics().perPeer[b.id]!.dataFramesInFlight).toBe(3)
+    gate.release()
+    await until(() => b.head(a.id) === 2000, 'everything arrives once the disk is fast again')
+    const sender = a.engine.metrics().perPeer[b.id]!
+    const receiver = b.engine.metrics().perPeer[a.id]!
+    expect(sender.maxDataFramesInFlight).toBeLessThanOrEqual(3)
+    expect(sender.maxDataBytesInFlight).toBeLessThanOrEqual(64 * 1024)
+    expect(receiver.maxUnackedReceived).toBeLessThanOrEqual(3)
+    expect(receiver.maxPendingDataFrames).toBeLessThanOrEqual(2)
+    expect(link.pair.maxHeld(0)).toBeLessThanOrEqual(4)
+    expect(receiver.violations).toEqual({})
+    await a.close()
+    await b.close()
+  })
+
+  it('respects a byte window smaller than a few frames', async () => {
+    const a = await makeNode({ seed: 1 })
+    // 20 KiB: at most one full frame in flight (plus a small one), whatever the frame count allows.
+    const b = await makeNode({ seed: 2, engine: { window: { frames: 64, bytes: 20 * 1024 } } })
+    await b.contact(a.id, true)
+    await a.publish(1500, (i) => ({ type: 'post', text: 'x'.repeat(400), i }))
+    connect(a, b)
+    await until(() => b.head(a.id) === 1500, 'catch-up')
+    const sender = a.engine.metrics().perPeer[b.id]!
+    expect(sender.maxDataBytesInFlight).toBeLessThanOrEqual(20 * 1024)
+    expect(sender.maxDataFramesInFlight).toBeLessThanOrEqual(2)
+    await a.close()
+    await b.close()
+  })
+
+  it('waits on the transport: a full channel holds no more than its capacity', async () => {
+    const a = await makeNode({ seed: 1 })
+    const b = await makeNode({ seed: 2, engine: { window: { frames: 32, bytes: 1024 * 1024 } } })
+    await b.contact(a.id, true)
+    await a.publish(1000)
+    const link = connect(a, b, { capacity: 1 })
+    await until(() => b.head(a.id) === 1000, 'catch-up')
+    expect(link.pair.maxHeld(0)).toBe(1)
+    await a.close()
+    await b.close()
+  })
+})
