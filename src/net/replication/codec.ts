@@ -191,7 +191,9 @@ export function jsonStringLength(s: string): number {
 
 /** Encodes one frame; a frame over the limit is a typed error (the packers below never make one). */
 export function encodeFrame(frame: Frame): Result<Uint8Array, CodecError> {
-  const bytes = encoder.encode(JSON.stringify({ v: FRAME_VERSION, ...frame }))
+  // On the wire a clock is an object {feed: sequence}.
+  const wire = 'clock' in frame ? { ...frame, clock: Object.fromEntries(frame.clock) } : frame
+  const bytes = encoder.encode(JSON.stringify({ v: FRAME_VERSION, ...wire }))
   if (bytes.length > MAX_FRAME_BYTES)
     return err({ code: 'FRAME_TOO_LARGE', size: bytes.length, limit: MAX_FRAME_BYTES })
   return ok(bytes)
