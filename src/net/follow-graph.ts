@@ -203,8 +203,16 @@ export async function openFollowGraph(
     if (relevant) recompute()
   })
 
+  /** Scans can schedule more scans (hops > 1): wait until none is left. */
+  const settled = async () => {
+    for (let p = pending; ; p = pending) {
+      await p
+      if (p === pending) return
+    }
+  }
+
   recompute()
-  await pending
+  await settled()
 
   return {
     followEveryone,
@@ -216,7 +224,7 @@ export async function openFollowGraph(
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    settled: () => pending,
+    settled,
     close() {
       closed = true
       unsubscribe()
