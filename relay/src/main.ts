@@ -1,8 +1,10 @@
 /**
- * The relay's command line: `npm start` (after `vite build`) runs this. It serves the app and the
- * HTTP API on PORT (default 8080) with the network kept in BLOCKFIN_DATA_DIR (default
- * <repo>/.data/relay). Stops cleanly on SIGINT/SIGTERM.
+ * The relay's command line: `npm start` (after `vite build`) runs this. It serves the app, the
+ * HTTP API and libp2p WebSockets on PORT (default 8080), libp2p TCP on BLOCKFIN_TCP_PORT (default
+ * PORT + 1), with the network kept in BLOCKFIN_DATA_DIR (default <repo>/.data/relay), and keeps
+ * connected to the relays in BLOCKFIN_PEER_RELAYS. Stops cleanly on SIGINT/SIGTERM.
  */
+import '../../src/node/polyfills'
 import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,6 +36,8 @@ function describe(error: RelayStartError): string {
       )
     case 'LISTEN_FAILED':
       return `cannot listen on ${error.host}:${error.port}: ${error.reason}. Set PORT to a free port.`
+    case 'P2P_FAILED':
+      return `cannot start libp2p: ${error.reason}. Set BLOCKFIN_TCP_PORT to a free port, or check BLOCKFIN_PEER_RELAYS.`
     case 'ROLE_CERT_PUBLISH_FAILED':
       return `cannot publish the ${error.role} certificate: ${error.cause.code}`
     default:
@@ -43,6 +47,14 @@ function describe(error: RelayStartError): string {
 
 const host = process.env.HOST || '0.0.0.0'
 const port = parsePort(process.env.PORT)
+const tcpPort = process.env.BLOCKFIN_TCP_PORT ? parsePort(process.env.BLOCKFIN_TCP_PORT) : undefined
+const list = (text: string | undefined) =>
+  (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+const peerRelays = list(process.env.BLOCKFIN_PEER_RELAYS)
+const announce = list(process.env.BLOCKFIN_ANNOUNCE)
 const dataDir = resolve(process.env.BLOCKFIN_DATA_DIR || resolve(repoRoot, '.data/relay'))
 
 // Signals are handled from the very start, so a stop during start-up still closes the store cleanly.
@@ -71,7 +83,15 @@ process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
 
 const started = await startRelay(
-  { dataDir, distDir: resolve(repoRoot, 'dist'), host, port },
+  {
+    dataDir,
+    distDir: resolve(repoRoot, 'dist'),
+    host,
+    port,
+    ...(tcpPort !== undefined ? { tcpPort } : {}),
+    peerRelays,
+    ...(announce.length > 0 ? { announce } : {}),
+  },
   {
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     now: () => new Date(),
@@ -87,5 +107,10 @@ console.log(`BlockfinBFT relay ${relay.createdNetwork ? '(created a new network)
 console.log(`  network  ${relay.network.name}  ${relay.network.id}`)
 console.log(`  relay    ${relay.relayKeys.id}`)
 console.log(`  data     ${relay.dataDir}`)
+if (relay.net) {
+  console.log(`  peer     ${relay.net.p2p.peerId}`)
+  for (const addr of relay.net.p2p.multiaddrs()) console.log(`  libp2p   ${addr}`)
+  for (const target of peerRelays) console.log(`  follows  ${target}`)
+}
 console.log(`  open     http://${shownHost}:${relay.port}`)
 if (stopping) await stop()

@@ -1,3 +1,5 @@
+import '../../src/node/polyfills'
+import { join } from 'node:path'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import type { KeyPair } from '../../src/core/identity/keys'
@@ -5,7 +7,11 @@ import { err, ok, type Result } from '../../src/core/result'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
 import { type DataDirDeps, type DataDirError, type NetworkInfo, openDataDir } from './data-dir'
+import { type FeedDirectory, openFeedDirectory } from './feed-directory'
 import { type RunningHttpServer, startHttpServer } from './http'
+import { createRelayMetrics } from './metrics'
+import { loadOrCreatePeerKey } from './peer-key'
+import { type RelayNetwork, startRelayNetwork } from './relay-network'
 import { ensureMessagenodeRoles, type RoleCertificateFailure } from './role-certificates'
 
 const log = createDebug('blockfin:relay')
@@ -15,11 +21,20 @@ export interface RelayOptions {
   readonly distDir: string
   readonly host: string
   readonly port: number
+  /** libp2p (WebSockets on `port`, TCP on `tcpPort`, replication). Default true. */
+  readonly p2p?: boolean
+  /** TCP port for Node peers. Default: port + 1 (0 when port is 0). */
+  readonly tcpPort?: number
+  /** Other relays to keep connected to and replicate with: multiaddrs or HTTP URLs. */
+  readonly peerRelays?: readonly string[]
+  /** Extra multiaddrs to announce. */
+  readonly announce?: readonly string[]
 }
 
 export interface RelayDeps extends DataDirDeps {
   readonly ed25519: Ed25519Backend
   readonly openFeedAdapter: (options: { path: string }) => Promise<FeedStorageAdapter>
+  readonly fetch?: typeof fetch
 }
 
 export type RelayStartError =
@@ -27,6 +42,7 @@ export type RelayStartError =
   | RoleCertificateFailure
   | { code: 'FEED_STORE_UNAVAILABLE'; path: string; reason: string }
   | { code: 'LISTEN_FAILED'; host: string; port: number; reason: string }
+  | { code: 'P2P_FAILED'; reason: string }
 
 export interface Relay {
   readonly network: NetworkInfo
@@ -37,7 +53,10 @@ export interface Relay {
   readonly createdNetwork: boolean
   readonly port: number
   readonly store: FeedStore
-  /** Stops accepting requests, then closes the feed store. */
+  /** The libp2p side (undefined when started with p2p: false). */
+  readonly net: RelayNetwork | undefined
+  readonly directory: FeedDirectory
+  /** Stops libp2p and HTTP, then closes the feed store. */
   close(): Promise<void>
 }
 
@@ -68,6 +87,17 @@ export async function startRelay(
   }
   if (roles.value.published.length > 0) log('certified roles %o', roles.value.published)
 
+  let net: RelayNetwork | undefined
+  const roleIds = roles.value.roles.map((r) => r.id)
+  const messagenodes = new Set<string>([...network.genesis.messagenodes, relayKeys.id])
+  const directory = openFeedDirectory(
+    {
+      networkId: network.id,
+      isMessagenode: (id) => messagenodes.has(id) || !!net?.peerMessagenodes().includes(id),
+    },
+    { store },
+  )
+  const metrics = createRelayMetrics({}, { source: () => net?.metricsSource() })
   let http: RunningHttpServer
   try {
     http = await startHttpServer(
@@ -77,9 +107,19 @@ export async function startRelay(
         relay: { id: relayKeys.id, roles: roles.value.roles.map((r) => ({ role: r.role, id: r.id })) },
         feeds: store,
         startedAt: deps.now(),
+        directory,
+        metrics,
+        p2p: {
+          status: async () => {
+            if (!net) throw new Error('libp2p is not running')
+            return net.status()
+          },
+          peers: async () => (net ? net.peers() : { peers: [] }),
+        },
       },
     )
   } catch (e) {
+    directory.close()
     await store.close()
     return err({
       code: 'LISTEN_FAILED',
@@ -87,6 +127,43 @@ export async function startRelay(
       port: options.port,
       reason: (e as Error).message,
     })
+  }
+
+  if (options.p2p !== false) {
+    const peerKey = await loadOrCreatePeerKey({ path: join(paths.root, 'peer-key.json') }, deps)
+    let failure: RelayStartError | undefined
+    if (!peerKey.ok) failure = peerKey.error
+    else {
+      try {
+        net = await startRelayNetwork(
+          {
+            networkId: network.id,
+            host: options.host,
+            tcpPort: options.tcpPort ?? (options.port === 0 ? 0 : http.port + 1),
+            peerRelays: options.peerRelays ?? [],
+            ...(options.announce ? { announce: options.announce } : {}),
+          },
+          {
+            privateKey: peerKey.value.key,
+            httpServer: http.server,
+            store,
+            relayKeys,
+            roleIds,
+            metrics,
+            ...(deps.fetch ? { fetch: deps.fetch } : {}),
+            now: () => deps.now().getTime(),
+          },
+        )
+      } catch (e) {
+        failure = { code: 'P2P_FAILED', reason: (e as Error).message }
+      }
+    }
+    if (failure) {
+      await http.close().catch(() => undefined)
+      directory.close()
+      await store.close()
+      return err(failure)
+    }
   }
 
   let closing: Promise<void> | undefined
@@ -98,11 +175,19 @@ export async function startRelay(
     createdNetwork: dir.value.created,
     port: http.port,
     store,
+    net,
+    directory,
     close: () => {
       closing ??= (async () => {
         try {
+          await net?.stop()
+        } catch (e) {
+          log('stopping libp2p failed: %O', e)
+        }
+        try {
           await http.close()
         } finally {
+          directory.close()
           await store.close()
         }
       })()

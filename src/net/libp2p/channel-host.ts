@@ -48,7 +48,7 @@ export interface ChannelInfo {
 export interface ChannelHostDeps {
   readonly node: ChannelNode
   readonly onChannel: (info: ChannelInfo) => void
-  /** A channel closed by this side with a reason (the engine refused the peer, or a bad frame). */
+  /** The peer broke the framing on a channel (an oversized or unparsable length prefix). */
   readonly onMisbehaviour?: (info: ChannelInfo, reason: string) => void
   readonly onBytes?: (direction: 'in' | 'out', bytes: number) => void
 }
@@ -98,7 +98,7 @@ export async function startChannelHost(
       set.delete(entry)
       if (set.size === 0 && byPeer.get(peer) === set) byPeer.delete(peer)
       log('channel %s %s ended%s', opened ? 'to' : 'from', peer, end.reason ? `: ${end.reason}` : '')
-      if (end.local && end.reason && !stopped) deps.onMisbehaviour?.(entry, end.reason)
+      if (end.violation && !stopped) deps.onMisbehaviour?.(entry, end.reason ?? 'bad frame')
     })
     log('channel %s %s on %s', opened ? 'to' : 'from', peer, connection.remoteAddr.toString())
     deps.onChannel(entry)

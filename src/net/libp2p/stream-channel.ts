@@ -8,21 +8,18 @@
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import createDebug from 'debug'
+import { ChannelClosedError, type PeerChannel } from '../replication/channel'
+import { MAX_FRAME_BYTES } from '../replication/codec'
 
 const log = createDebug('blockfin:net:channel')
 
-/** The seam the replication engine consumes (src/net/replication). */
-export interface PeerChannel {
-  readonly peer: string
-  send(frame: Uint8Array): Promise<void>
-  readonly frames: AsyncIterable<Uint8Array>
-  close(reason?: string): void
-}
+export type { PeerChannel }
 
-/** 16 KiB: the largest frame the replication protocol allows. */
-export const MAX_FRAME_LENGTH = 16 * 1024
+/** 16 KiB: the largest frame the replication protocol allows (its length prefix not counted). */
+export const MAX_FRAME_LENGTH = MAX_FRAME_BYTES
 
-export type ChannelErrorCode = 'CHANNEL_CLOSED' | 'FRAME_TOO_LARGE' | 'FRAME_EMPTY'
+/** Refused before anything is sent: the frame breaks the framing rules. */
+export type ChannelErrorCode = 'FRAME_TOO_LARGE' | 'FRAME_EMPTY'
 
 export class ChannelError extends Error {
   override readonly name = 'ChannelError'
@@ -40,6 +37,8 @@ export interface ChannelEnd {
   readonly reason?: string
   /** True when this side closed it (close() or a local protocol violation such as an oversized frame). */
   readonly local: boolean
+  /** The peer broke the framing (a length prefix over the limit, or unparsable): the stream was reset. */
+  readonly violation?: boolean
 }
 
 export interface StreamChannel extends PeerChannel {
@@ -123,7 +122,7 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
     } catch (e) {
       const reason = `bad frame from ${peer}: ${(e as Error).message}`
       log(reason)
-      endInfo ??= { reason, local: true }
+      endInfo ??= { reason, local: true, violation: true }
       stream.abort(new ChannelError('FRAME_TOO_LARGE', { peer, max: maxFrameLength }, reason))
       return
     }
@@ -184,7 +183,7 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
       if (frame.byteLength === 0)
         throw new ChannelError('FRAME_EMPTY', { peer, length: 0 }, 'frames must not be empty')
       if (endInfo || stream.writeStatus !== 'writable')
-        throw new ChannelError('CHANNEL_CLOSED', { peer }, `channel to ${peer} is closed`)
+        throw new ChannelClosedError(endInfo?.reason ?? `stream is ${stream.writeStatus}`)
       const prefix = encodeVarint(frame.byteLength)
       const bytes = new Uint8Array(prefix.byteLength + frame.byteLength)
       bytes.set(prefix, 0)
@@ -193,22 +192,14 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
       try {
         more = stream.send(bytes)
       } catch (e) {
-        throw new ChannelError(
-          'CHANNEL_CLOSED',
-          { peer },
-          `channel to ${peer} is closed: ${(e as Error).message}`,
-        )
+        throw new ChannelClosedError((e as Error).message)
       }
       deps.onBytes?.('out', bytes.byteLength)
       if (!more) {
         try {
           await stream.onDrain()
         } catch (e) {
-          throw new ChannelError(
-            'CHANNEL_CLOSED',
-            { peer },
-            `channel to ${peer} closed while sending: ${(e as Error).message}`,
-          )
+          throw new ChannelClosedError(`closed while sending: ${(e as Error).message}`)
         }
       }
     },
