@@ -64,8 +64,8 @@ export async function loadOrCreatePeerKey(
     log('created peer key %s (%s)', path, file.peerId)
     return ok({ key, created: true })
   }
-  if ((mode & FORBIDDEN_KEY_BITS) !== 0)
-    return err({ code: 'KEY_FILE_PERMISSIONS', path, mode: `0${mode.toString(8).padStart(3, '0')}` })
+  const private_ = checkPrivateMode(path, mode)
+  if (!private_.ok) return private_
   const invalid = (reason: string) => err({ code: 'KEY_FILE_INVALID' as const, path, reason })
   let json: Partial<PeerKeyFile>
   try {
@@ -88,8 +88,15 @@ export async function loadOrCreatePeerKey(
   return ok({ key, created: false })
 }
 
+/** Key files must be private to their owner: any group or world permission bit is refused. */
+export function checkPrivateMode(path: string, mode: number): Result<void, PeerKeyError> {
+  if ((mode & FORBIDDEN_KEY_BITS) !== 0)
+    return err({ code: 'KEY_FILE_PERMISSIONS', path, mode: `0${mode.toString(8).padStart(3, '0')}` })
+  return ok(undefined)
+}
+
 /** Writes a private (0600) file so that a crash leaves either no file or the whole new one. */
-async function writePrivateFile(path: string, text: string): Promise<Result<void, PeerKeyError>> {
+export async function writePrivateFile(path: string, text: string): Promise<Result<void, PeerKeyError>> {
   const temp = `${path}.tmp`
   try {
     const handle = await open(temp, 'w', KEY_FILE_MODE)
