@@ -1,5 +1,8 @@
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha512 } from '@noble/hashes/sha2.js'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
+import { utf8Encode } from '../core/encoding/bytes'
 import { messageIdOfText } from '../core/feed/message'
 import type { FeedId, MessageId } from '../core/identity/ids'
 import {
@@ -143,6 +146,16 @@ export class ValidatorSession {
     this.keys = imported.value
     log('imported identity %s', this.keys.id)
     return ok(this.keys.id)
+  }
+
+  /**
+   * What the network layer needs: the feed store, this identity, and a seed for the tab's libp2p
+   * key. The seed is derived from the identity's (HMAC-SHA-512 with its own label, like role keys),
+   * so the tab keeps one peer id without storing another secret, and it is never the identity key.
+   */
+  networkParts(): { store: FeedStore; identity: FeedId; peerKeySeed: Uint8Array } {
+    const peerKeySeed = hmac(sha512, this.keys.seed, utf8Encode('blockfin/libp2p-peer-key/v1')).subarray(0, 32)
+    return { store: this.store, identity: this.keys.id, peerKeySeed }
   }
 
   close(): Promise<void> {
