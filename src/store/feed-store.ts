@@ -37,6 +37,13 @@ export interface FeedStoreDeps {
   readonly isKnownAuthor?: (author: FeedId) => boolean
 }
 
+interface PreparedBatch {
+  readonly jobs: Job[]
+  readonly outcomes: Map<Job, AppendOutcome>
+  /** Ingested messages that decoded and whose signature verified. */
+  readonly decoded: Map<Job, DecodedMessage>
+}
+
 type Job =
   | { kind: 'ingest'; text: unknown; resolve: (outcome: AppendOutcome) => void }
   | {
@@ -157,35 +164,44 @@ export class FeedStore {
       // Yield once, so that every job enqueued in the same synchronous run (append's map, a burst
       // of publishes) joins the first batch instead of the first job committing alone.
       await Promise.resolve()
-      while (this.queue.length > 0) {
-        const jobs = this.queue.splice(0, this.maxBatch)
-        try {
-          await this.processBatch(jobs)
-        } catch (e) {
-          // A storage read (duplicate or fork check: IndexedDB closed under us, a disk error) or a
-          // signing call threw before the commit. Answer every job of the batch instead of leaving
-          // it pending forever, and go on with the queue.
-          const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
-          for (const job of jobs) job.resolve(failure)
-          this.headsStale = true
+      // A two-stage pipeline: batch k+1 is decoded and signature-checked (stateless, the costly
+      // part) while batch k applies the chain rules and waits for its durable write.
+      let applying: Promise<void> = Promise.resolve()
+      // Jobs can arrive while the last batch applies: look again after it, and stop only when the
+      // queue is empty with nothing in flight (no await between that check and `draining = null`).
+      for (;;) {
+        while (this.queue.length > 0) {
+          const jobs = this.queue.splice(0, this.maxBatch)
+          const prepared = this.prepare(jobs)
+          const previous = applying
+          applying = (async () => {
+            try {
+              const batch = await prepared
+              await previous
+              await this.apply(batch)
+            } catch (e) {
+              // A storage read (duplicate or fork check: IndexedDB closed under us, a disk error) or
+              // a signing call threw before the commit. Answer every job of the batch instead of
+              // leaving it pending forever, and go on with the queue.
+              const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
+              for (const job of jobs) job.resolve(failure)
+              this.headsStale = true
+            }
+          })()
+          await previous
         }
+        await applying
+        if (this.queue.length === 0) break
       }
     } finally {
       this.draining = null
     }
   }
 
-  private async processBatch(jobs: Job[]): Promise<void> {
+  /** Stage 1, stateless: decode, drop exact duplicates of stored messages, verify signatures in one batch. */
+  private async prepare(jobs: Job[]): Promise<PreparedBatch> {
     const { networkKey } = this.options
-    if (this.headsStale) {
-      // Never sign a sequence twice: a write that reported failure may still have landed.
-      const stored = await this.deps.adapter.readHeads() // if this throws, the batch fails and heads stay
-      this.heads.clear()
-      for (const h of stored) this.heads.set(h.author, { sequence: h.sequence, id: h.id })
-      this.headsStale = false
-    }
     const outcomes = new Map<Job, AppendOutcome>()
-    // 1. Decode; drop exact duplicates of stored messages without any signature work.
     const decoded = new Map<Job, DecodedMessage>()
     for (const job of jobs) {
       if (job.kind !== 'ingest') continue
@@ -210,7 +226,6 @@ export class FeedStore {
       }
       decoded.set(job, d.value)
     }
-    // 2. One signature batch for everything that could be stored or is evidence.
     const candidates = [...decoded.entries()]
     const valid = await this.deps.ed25519.verifyBatch(candidates.map(([, d]) => d.verify))
     candidates.forEach(([job, d], i) => {
@@ -222,6 +237,19 @@ export class FeedStore {
         decoded.delete(job)
       }
     })
+    return { jobs, outcomes, decoded }
+  }
+
+  /** Stage 2, in batch order: chain rules against current heads, signing own messages, one durable write. */
+  private async apply({ jobs, outcomes, decoded }: PreparedBatch): Promise<void> {
+    const { networkKey } = this.options
+    if (this.headsStale) {
+      // Never sign a sequence twice: a write that reported failure may still have landed.
+      const stored = await this.deps.adapter.readHeads() // if this throws, the batch fails and heads stay
+      this.heads.clear()
+      for (const h of stored) this.heads.set(h.author, { sequence: h.sequence, id: h.id })
+      this.headsStale = false
+    }
     // 3. Apply the chain rules in arrival order against heads that include this batch.
     const working = new Map<FeedId, FeedHead>()
     const pending = new Map<string, string>()
