@@ -198,7 +198,10 @@ export class MiniNet {
 
   async txValidity(message: VerifiedMessage): Promise<boolean[] | undefined> {
     const items = txItemsOf(message.value.content)
-    return items && verifyTransactions(this.app, items, NETWORK_KEY, ed25519)
+    return (
+      items &&
+      verifyTransactions(this.app, items, { networkKey: NETWORK_KEY, networkId: NETWORK_ID }, ed25519)
+    )
   }
 
   /** Delivers `message` to every node (or `to`), and everything that follows from it. */
@@ -235,7 +238,12 @@ export class MiniNet {
 
   async submit(validator: number, items: readonly unknown[]): Promise<void> {
     const n = this.nodes.filter((x) => x.kind === 'validator')[validator]!
-    const valid = await verifyTransactions(this.app, items, NETWORK_KEY, ed25519)
+    const valid = await verifyTransactions(
+      this.app,
+      items,
+      { networkKey: NETWORK_KEY, networkId: NETWORK_ID },
+      ed25519,
+    )
     await this.run(n, n.core.handle({ kind: 'submit', items, valid }))
   }
 

@@ -6,9 +6,11 @@
  * runs it on every transaction-feed message it stores and hands the results to the core.
  */
 import type { Ed25519Backend, VerifyRequest } from '../crypto/ed25519'
+import { decodeMessage } from '../feed/decode'
 import { encodeCanonical, MAX_MESSAGE_LENGTH, type MessageContent } from '../feed/message'
 import { type FeedId, isFeedId } from '../identity/ids'
 import type { KeyPair } from '../identity/keys'
+import { checkRoleCertificate } from '../identity/roles'
 import type { AppCheckError, AppModule } from '../ledger/module'
 import {
   hasExactKeys,
@@ -20,7 +22,8 @@ import {
 } from '../ledger/signed-item'
 import type { Digest } from '../merkle'
 import { err, ok, type Result } from '../result'
-import { CONTENT } from './content'
+import { CONTENT, parseRoleOwner } from './content'
+import { type ConsensusEvidence, verifyEvidence } from './evidence'
 
 /** Adds or removes a validator or a Messagenode; signed by a registered admin, with the admin's nonce. */
 export interface MemberItem {
@@ -81,16 +84,90 @@ export function checkMemberItem(value: unknown): Result<MemberItem, AppCheckErro
   return ok(value as unknown as MemberItem)
 }
 
-/** A decoded item: either the application's or a membership item. */
+/**
+ * Evidence as a consensus item: a validator that holds evidence against a member puts it in its
+ * transaction feed; once committed at height S, the culprit leaves the set at S + K. Exclusion has
+ * to go through consensus: a node that stopped counting a culprit's votes on its own, as soon as
+ * it saw the evidence, could disagree with nodes that counted them before, and an honest laggard
+ * could then never see a quorum (docs/protocol.md, "Evidence"). `bindings` (owner certificate and
+ * role-feed acceptance) name the owner of a forked role feed; vote and QC evidence carry their own.
+ * No signature of its own: the evidence is signed by the culprit.
+ */
+export interface EvidenceItem {
+  readonly type: 'evidence'
+  readonly record: ConsensusEvidence
+  readonly bindings: readonly string[]
+}
+
+/** QC lies provable without the registry: only these can be consensus items (execution must not depend on local state). */
+const REGISTRY_FREE_LIES = new Set(['vote-mismatch', 'duplicate-owner', 'sig-root'])
+
+export function checkEvidenceItem(value: unknown): Result<EvidenceItem, AppCheckError> {
+  if (!hasExactKeys(value, ['type', 'record', 'bindings']) || value.type !== 'evidence')
+    return err({
+      code: 'TX_MALFORMED',
+      reason: 'an evidence item has exactly the keys type, record, bindings',
+    })
+  const r = value.record as { type?: unknown; lie?: unknown } | null
+  if (typeof r !== 'object' || r === null) return err({ code: 'TX_MALFORMED', reason: 'record is an object' })
+  if (
+    r.type !== 'blockfin/vote-evidence' &&
+    r.type !== 'blockfin/qc-evidence' &&
+    r.type !== 'blockfin/fork-evidence'
+  )
+    return err({ code: 'TX_MALFORMED', reason: 'unknown evidence type' })
+  if (r.type === 'blockfin/qc-evidence' && !REGISTRY_FREE_LIES.has(String(r.lie)))
+    return err({ code: 'TX_MALFORMED', reason: 'this QC lie needs the registry to check' })
+  if (!Array.isArray(value.bindings) || !value.bindings.every((b) => typeof b === 'string'))
+    return err({ code: 'TX_MALFORMED', reason: 'bindings are message texts' })
+  return ok(value as unknown as EvidenceItem)
+}
+
+/**
+ * The owner an evidence item accuses, read from its structure (the caller knows it verified).
+ * A forked feed's owner comes from the bindings; without bindings the forked feed is an owner's.
+ */
+export function evidenceCulprit(item: EvidenceItem, networkId: string): FeedId | undefined {
+  const r = item.record
+  if (r.type === 'blockfin/vote-evidence') return r.owner
+  if (r.type === 'blockfin/qc-evidence') return r.counter
+  if (item.bindings.length === 0) return r.author
+  let owner: FeedId | undefined
+  let role: string | undefined
+  for (const text of item.bindings) {
+    const d = decodeMessage(text, null) // structure only: the signatures were checked by verifyTransactions
+    if (!d.ok || d.value.value.author !== r.author || d.value.value.sequence !== 1) continue
+    const a = parseRoleOwner(d.value.value.content)
+    if (a && a.network === networkId) {
+      owner = a.ownerid
+      role = a.role
+    }
+  }
+  if (!owner) return undefined
+  for (const text of item.bindings) {
+    const d = decodeMessage(text, null)
+    if (!d.ok || d.value.value.author !== owner) continue
+    const c = checkRoleCertificate(d.value.value, networkId)
+    if (c.ok && c.value.roleId === r.author && c.value.role === role) return owner
+  }
+  return undefined
+}
+
+/** A decoded item: the application's, a membership item, or evidence. */
 export type TxItem<T> =
   | { readonly kind: 'app'; readonly id: Digest; readonly tx: T }
   | { readonly kind: 'member'; readonly id: Digest; readonly tx: MemberItem }
+  | { readonly kind: 'evidence'; readonly id: Digest; readonly tx: EvidenceItem }
 
 export function decodeItem<T>(app: AppModule<unknown, T>, value: unknown): Result<TxItem<T>, AppCheckError> {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
   if (type === 'member') {
     const m = checkMemberItem(value)
     return m.ok ? ok({ kind: 'member', id: itemId(m.value), tx: m.value }) : m
+  }
+  if (type === 'evidence') {
+    const e = checkEvidenceItem(value)
+    return e.ok ? ok({ kind: 'evidence', id: itemId(e.value as unknown as SignedItem), tx: e.value }) : e
   }
   if (type === app.itemType) {
     const t = app.check(value)
@@ -104,6 +181,7 @@ export function itemSignatureRequest<T>(
   item: TxItem<T>,
   networkKey: Uint8Array | null,
 ): VerifyRequest | undefined {
+  if (item.kind === 'evidence') return undefined
   return item.kind === 'member'
     ? itemVerifyRequest(item.tx, item.tx.admin, networkKey)
     : app.verifyRequest(item.tx, networkKey)
@@ -117,23 +195,39 @@ export function txItemsOf(content: MessageContent): readonly unknown[] | undefin
   return content.txs
 }
 
+export interface TxVerifyContext {
+  readonly networkKey: Uint8Array | null
+  readonly networkId: string
+}
+
 /**
  * One boolean per item of a transaction-feed message: well-formed and validly signed by its
- * signer. All signatures go to the backend in one batch. Pure apart from the backend.
+ * signer (evidence: the evidence verifies, bindings included). All item signatures go to the
+ * backend in one batch. Pure apart from the backend.
  */
 export async function verifyTransactions<T>(
   app: AppModule<unknown, T>,
   items: readonly unknown[],
-  networkKey: Uint8Array | null,
+  ctx: TxVerifyContext,
   ed25519: Ed25519Backend,
 ): Promise<boolean[]> {
   const requests: VerifyRequest[] = []
   const at: number[] = []
   const result = items.map(() => false)
+  const evidence: Promise<void>[] = []
   items.forEach((value, i) => {
     const d = decodeItem(app, value)
     if (!d.ok) return
-    const r = itemSignatureRequest(app, d.value, networkKey)
+    if (d.value.kind === 'evidence') {
+      const item = d.value.tx
+      evidence.push(
+        verifyEvidenceItem(item, ctx, ed25519).then((valid) => {
+          result[i] = valid
+        }),
+      )
+      return
+    }
+    const r = itemSignatureRequest(app, d.value, ctx.networkKey)
     if (!r) return
     requests.push(r)
     at.push(i)
@@ -142,7 +236,22 @@ export async function verifyTransactions<T>(
   valid.forEach((v, j) => {
     result[at[j]!] = v
   })
+  await Promise.all(evidence)
   return result
+}
+
+async function verifyEvidenceItem(
+  item: EvidenceItem,
+  ctx: TxVerifyContext,
+  ed25519: Ed25519Backend,
+): Promise<boolean> {
+  const checked = await verifyEvidence(item.record, ctx, ed25519)
+  if (!checked.ok) return false
+  if (item.bindings.length === 0) return true
+  const decoded = item.bindings.map((t) => decodeMessage(t, ctx.networkKey))
+  if (!decoded.every((d) => d.ok)) return false
+  const valid = await ed25519.verifyBatch(decoded.map((d) => (d.ok ? d.value.verify : undefined)!))
+  return valid.every(Boolean) && evidenceCulprit(item, ctx.networkId) !== undefined
 }
 
 /** The envelope a feed adds around content, generously counted, so a packed message stays under the limit. */

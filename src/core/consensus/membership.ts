@@ -11,6 +11,11 @@ import { type Digest, merkleRootOfTexts } from '../merkle'
 import type { MemberItem } from './items'
 import { faultTolerance, quorumSize } from './params'
 
+/** What membership executes: an admin's item, or evidence against `culprit` (undefined: unreadable). */
+export type MembershipItem =
+  | { readonly kind: 'member'; readonly id: Digest; readonly tx: MemberItem }
+  | { readonly kind: 'evidence'; readonly id: Digest; readonly culprit: FeedId | undefined }
+
 export interface MemberSet {
   /** Sorted owner ids. */
   readonly validators: readonly FeedId[]
@@ -71,15 +76,44 @@ export class Membership {
     return this.snapshots[this.snapshots.length - 1]!.set
   }
 
-  /** Executes the member items of the committed block of `height`, in block order. */
-  execute(height: number, items: readonly { id: Digest; tx: MemberItem }[]): TxResult[] {
+  /**
+   * Executes the membership items of the committed block of `height`, in block order: admin
+   * items, and evidence (whose culprit leaves whichever set it is in).
+   */
+  execute(height: number, items: readonly MembershipItem[]): TxResult[] {
     if (height !== this.executed + 1)
       throw new Error(`membership executes ${this.executed + 1}, not ${height}`)
     const results: TxResult[] = []
     let validators = new Set(this.projected().validators)
     let messagenodes = new Set(this.projected().messagenodes)
     let changed = false
-    for (const { id, tx } of items) {
+    for (const item of items) {
+      const { id } = item
+      if (item.kind === 'evidence') {
+        const culprit = item.culprit
+        const set =
+          culprit && validators.has(culprit)
+            ? validators
+            : culprit && messagenodes.has(culprit)
+              ? messagenodes
+              : undefined
+        if (!culprit || !set) {
+          results.push({ id, ok: false, error: { code: 'NOT_A_MEMBER', owner: culprit ?? null } })
+          continue
+        }
+        if (set.size <= 1) {
+          results.push({ id, ok: false, error: { code: 'LAST_MEMBER', owner: culprit } })
+          continue
+        }
+        const next = new Set(set)
+        next.delete(culprit)
+        if (set === validators) validators = next
+        else messagenodes = next
+        changed = true
+        results.push({ id, ok: true })
+        continue
+      }
+      const { tx } = item
       if (!this.admins.has(tx.admin)) {
         results.push({ id, ok: false, error: { code: 'NOT_AN_ADMIN', admin: tx.admin } })
         continue

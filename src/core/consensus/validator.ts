@@ -206,6 +206,8 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
     const vote = { stage, height, round, block, stateRoot, resultsRoot }
     const key = ownKey(stage, height, round)
     if (this.own.has(key) || !this.canSign(VOTER_ROLE[stage] as ValidatorRole)) return
+    // A validator outside the set of that height (not yet added, or removed) does not vote.
+    if (!this.view.setAt(height)?.validatorSet.has(this.view.identity.owner)) return
     this.recordOwn(stage, height, round, voteValue(vote), block)
     this.view.publish(VOTER_ROLE[stage], voteContent(vote))
     this.view.emit({ type: 'vote', stage, height, round, block })

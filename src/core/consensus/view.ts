@@ -15,6 +15,7 @@ import {
 import type { FeedId, MessageId } from '../identity/ids'
 import type { Role } from '../identity/roles'
 import type { AppModule, TxResult } from '../ledger/module'
+import type { SignedItem } from '../ledger/signed-item'
 import { type Digest, merkleRootOfTexts } from '../merkle'
 import {
   type AssembledContent,
@@ -33,8 +34,16 @@ import {
 } from './content'
 import { RoleDirectory } from './directory'
 import type { ConsensusEvidence, QcEvidence, QcLie, VoteEvidence } from './evidence'
-import { decodeItem, type MemberItem, type TxItem, txItemsOf } from './items'
-import { type MemberSet, Membership } from './membership'
+import {
+  checkEvidenceItem,
+  decodeItem,
+  type EvidenceItem,
+  evidenceCulprit,
+  packTxContents,
+  type TxItem,
+  txItemsOf,
+} from './items'
+import { type MemberSet, Membership, type MembershipItem } from './membership'
 import { type ConsensusGenesis, EmptyBlockChain, genesisDigest } from './params'
 import { checkQuorumCertificate, PROVABLE_QC_ERRORS, type QcError } from './qc'
 import type { ConsensusEvent, ConsensusIdentity, ConsensusOutput } from './types'
@@ -162,6 +171,9 @@ export class ConsensusView<S = unknown, T = unknown> {
   private readonly pendingQcs = new Map<MessageId, VerifiedMessage[]>()
   private readonly validity = new Map<string, Validity>()
   private readonly reported = new Set<string>()
+  private readonly evidenceKeys = new Set<string>()
+  /** Owners already accused by an evidence item in some transaction feed: no need to add another. */
+  private readonly evidenceIncluded = new Set<FeedId>()
   private pruned = 0
   /** Called after the block of a height is executed (validators sign their seal there). */
   onExecuted?: (height: number, block: Digest, stateRoot: Digest, resultsRoot: Digest) => void
@@ -325,7 +337,6 @@ export class ConsensusView<S = unknown, T = unknown> {
       })
       return undefined
     }
-    if (this.convicted.has(owner)) return undefined
     return { owner, set }
   }
 
@@ -337,6 +348,11 @@ export class ConsensusView<S = unknown, T = unknown> {
       return d.ok ? d.value : undefined
     })
     const valid = raw.map((_, i) => txValidity?.[i] === true && items[i] !== undefined)
+    items.forEach((item, i) => {
+      if (item?.kind !== 'evidence' || !valid[i]) return
+      const culprit = evidenceCulprit(item.tx, this.genesis.networkId)
+      if (culprit) this.evidenceIncluded.add(culprit)
+    })
     let feed = this.txFeeds.get(message.value.author)
     if (!feed) {
       feed = new Map()
@@ -446,7 +462,6 @@ export class ConsensusView<S = unknown, T = unknown> {
       vote: (id) => this.voteMessages.get(id),
       ownerOf: (k, r) => this.directory.ownerOf(k, r),
       setAt: (h) => this.setAt(h),
-      isConvicted: this.isConvicted,
     })
     if (result.ok) return
     const e = result.error
@@ -538,14 +553,29 @@ export class ConsensusView<S = unknown, T = unknown> {
     }
   }
 
-  /** Marks an owner faulty: its votes stop counting, and the evidence is reported and published. */
+  /**
+   * Records evidence against an owner: reported (once per record), and published once per owner:
+   * a validator puts it into its transaction feed as a consensus item (the culprit leaves the set
+   * K blocks after it commits), a Messagenode into its own feed. Votes are not struck here:
+   * exclusion is a consensus decision, or honest nodes would disagree on who counts.
+   */
   convict(owner: FeedId, evidence: ConsensusEvidence, messagenode = false): void {
+    const key = encodeCanonical(evidence)
+    if (this.evidenceKeys.has(key)) return
+    this.evidenceKeys.add(key)
     const first = !this.convicted.has(owner)
     this.convicted.add(owner)
-    for (const tally of this.tallies.values()) tally.remove(owner)
     this.emit({ type: 'evidence', culprit: owner, evidence })
     if (messagenode) this.emit({ type: 'messagenode-flagged', owner, evidence })
-    if (first) {
+    if (!first) return
+    if (this.executeApp) {
+      if (this.evidenceIncluded.has(owner)) return
+      const bindings = evidence.type === 'blockfin/fork-evidence' ? this.bindingTexts(evidence.author) : []
+      const item: EvidenceItem = { type: 'evidence', record: evidence, bindings }
+      if (!checkEvidenceItem(item).ok) return // needs the registry to check: reported only
+      const { contents } = packTxContents([item as unknown as SignedItem], 1)
+      for (const content of contents) this.publish('transaction-validator', content)
+    } else {
       const content: MessageContent = {
         type: CONTENT.evidence,
         evidence: evidence as unknown as MessageContent,
@@ -560,12 +590,7 @@ export class ConsensusView<S = unknown, T = unknown> {
     const b = this.directory.binding(evidence.author)
     const owner = b ? b.owner : evidence.author
     const set = this.setAt(Math.max(1, this.committedHeight + 1))
-    const member = set && (set.validatorSet.has(owner) || set.messagenodeSet.has(owner))
-    if (!member) {
-      this.emit({ type: 'evidence', culprit: owner, evidence })
-      return
-    }
-    this.convict(owner, evidence, set.messagenodeSet.has(owner) && !set.validatorSet.has(owner))
+    this.convict(owner, evidence, set?.messagenodeSet.has(owner) === true && !set.validatorSet.has(owner))
   }
 
   // ---------------------------------------------------------------- blocks
@@ -698,11 +723,14 @@ export class ConsensusView<S = unknown, T = unknown> {
       const header = this.headers.get(block)
       const items = header && this.itemsOf(header)
       if (!items) break
-      const members: { id: Digest; tx: MemberItem; at: number }[] = []
+      const members: (MembershipItem & { at: number })[] = []
       const txs: { id: Digest; tx: T; at: number }[] = []
       items.forEach((item, at) => {
-        if (item.kind === 'member') members.push({ id: item.id, tx: item.tx, at })
-        else txs.push({ id: item.id, tx: item.tx as T, at })
+        if (item.kind === 'member') members.push({ kind: 'member', id: item.id, tx: item.tx, at })
+        else if (item.kind === 'evidence') {
+          const culprit = evidenceCulprit(item.tx, this.genesis.networkId)
+          members.push({ kind: 'evidence', id: item.id, culprit, at })
+        } else txs.push({ id: item.id, tx: item.tx as T, at })
       })
       const results: TxResult[] = new Array(items.length)
       const memberResults = this.membership.execute(height, members)
