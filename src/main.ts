@@ -5,9 +5,11 @@
 import { mount } from 'svelte'
 import App from './app/App.svelte'
 import { loadNetwork, openNetworkCache } from './app/network'
+import { startNetworkSession } from './app/network-session'
 import { registerPwa } from './app/pwa-updates'
 import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
+import type { FeedId } from './core/identity/ids'
 import { selectBrowserBackend } from './crypto/browser'
 import { openIdentityStore } from './store/identity-store'
 import { openIndexedDbAdapter } from './store/indexeddb-adapter'
@@ -37,4 +39,51 @@ async function openSession(events: { onWaitingForOtherTab: () => void }) {
   )
 }
 
-mount(App, { target: document.getElementById('app')!, props: { openSession, pwa } })
+/**
+ * The relay this tab replicates with: `?relay=<multiaddr or http url>` in the page URL, else the
+ * relay that served the page (its WebSockets share the page's origin).
+ */
+function relayOfPage(): string {
+  return new URLSearchParams(location.search).get('relay') || location.origin
+}
+
+async function startNetwork(session: ValidatorSession) {
+  const { store, identity, peerKeySeed } = session.networkParts()
+  const genesis = session.network.network.genesis as { messagenodes?: FeedId[] }
+  return startNetworkSession(
+    {
+      relay: relayOfPage(),
+      networkId: session.network.network.id,
+      messagenodes: genesis.messagenodes ?? [],
+    },
+    {
+      store,
+      identity,
+      peerKeySeed,
+      createPrivateKey: async (seed) => {
+        const { generateKeyPairFromSeed } = await import('@libp2p/crypto/keys')
+        return generateKeyPairFromSeed('Ed25519', seed)
+      },
+      createNode: async (privateKey) => {
+        const { createBrowserNode } = await import('./net/libp2p/browser-node')
+        return createBrowserNode({}, { privateKey })
+      },
+      fetch: (...a) => fetch(...a),
+      connectivity: {
+        online: () => navigator.onLine,
+        subscribe(listener) {
+          const on = () => listener(true)
+          const off = () => listener(false)
+          window.addEventListener('online', on)
+          window.addEventListener('offline', off)
+          return () => {
+            window.removeEventListener('online', on)
+            window.removeEventListener('offline', off)
+          }
+        },
+      },
+    },
+  )
+}
+
+mount(App, { target: document.getElementById('app')!, props: { openSession, pwa, startNetwork } })

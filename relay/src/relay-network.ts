@@ -184,7 +184,9 @@ export async function startRelayNetwork(
       const peers = await p2p.peers()
       return {
         peers: peers
-          .filter((p) => p.reserved && p.webrtcAddrs.length > 0)
+          // Every peer with a reservation can be reached through this relay; tabs also answer
+          // WebRTC there (their identify addresses do not always reach the peer store in time).
+          .filter((p) => p.reserved)
           .map((p) => ({ peerId: p.peerId, addrs: [...p.webrtcAddrs] })),
       }
     },
