@@ -45,11 +45,19 @@ export interface Genesis {
   allocations: Record<string, number>
 }
 
+/** Set when this relay joined a network another relay created (BLOCKFIN_JOIN). */
+export interface JoinedFrom {
+  /** The relay the network was fetched from. */
+  from: string
+  at: string
+}
+
 /** The shape of network.json. */
 export interface NetworkFile {
   id: MessageId
   key: string
   genesis: Genesis
+  joined?: JoinedFrom
 }
 
 export interface NetworkInfo {
@@ -57,6 +65,17 @@ export interface NetworkInfo {
   readonly key: Uint8Array
   readonly name: string
   readonly genesis: Genesis
+  /**
+   * A joined relay is not one of the genesis' Messagenodes nor holds its admin key: it replicates
+   * and serves the network, and its own Messagenode is followed like any other (docs/relay-api.md).
+   */
+  readonly joined?: JoinedFrom
+}
+
+/** Joining another relay's network on first start: its GET /api/network body, unchecked. */
+export interface JoinSource {
+  readonly from: string
+  readonly network: unknown
 }
 
 export type DataDirError =
@@ -92,7 +111,7 @@ const FORBIDDEN_KEY_BITS = 0o077
  * network.json with a fresh 32-byte network key. Refuses key files readable by group or others.
  */
 export async function openDataDir(
-  options: { readonly path: string },
+  options: { readonly path: string; readonly join?: JoinSource },
   deps: DataDirDeps,
 ): Promise<Result<DataDir, DataDirError>> {
   const paths = dataDirPaths(options.path)
@@ -106,9 +125,41 @@ export async function openDataDir(
   const adminKeys = await loadOrCreateKeyFile(paths.adminIdentity, !networkExists, deps)
   if (!adminKeys.ok) return adminKeys
 
+  if (!networkExists && options.join) {
+    const joined = checkNetworkJson(options.join.network, options.join.from)
+    if (!joined.ok) return joined
+    const at = deps.now().toISOString()
+    const file: NetworkFile = {
+      id: joined.value.id,
+      key: joined.value.genesis.networkKey,
+      genesis: joined.value.genesis,
+      joined: { from: options.join.from, at },
+    }
+    const written = await writeFileAtomic(paths.network, `${JSON.stringify(file, null, 2)}\n`)
+    if (!written.ok) return written
+    log('joined network %s from %s in %s', file.id, options.join.from, paths.root)
+    return ok({
+      paths,
+      created: false,
+      network: { ...joined.value, joined: file.joined! },
+      relayKeys: relayKeys.value,
+      adminKeys: adminKeys.value,
+    })
+  }
+
   if (networkExists) {
     const network = await readNetworkFile(paths.network)
     if (!network.ok) return network
+    if (network.value.joined) {
+      log('reused network %s (joined from %s) in %s', network.value.id, network.value.joined.from, paths.root)
+      return ok({
+        paths,
+        created: false,
+        network: network.value,
+        relayKeys: relayKeys.value,
+        adminKeys: adminKeys.value,
+      })
+    }
     const { genesis } = network.value
     if (!genesis.messagenodes.includes(relayKeys.value.id))
       return err({
@@ -241,13 +292,18 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 const isFeedIdList = (v: unknown): v is FeedId[] => Array.isArray(v) && v.every(isFeedId)
 
 async function readNetworkFile(path: string): Promise<Result<NetworkInfo, DataDirError>> {
-  const invalid = (reason: string) => err({ code: 'NETWORK_FILE_INVALID' as const, path, reason })
   let json: unknown
   try {
     json = JSON.parse(await readFile(path, 'utf8'))
   } catch (e) {
-    return invalid((e as Error).message)
+    return err({ code: 'NETWORK_FILE_INVALID' as const, path, reason: (e as Error).message })
   }
+  return checkNetworkJson(json, path)
+}
+
+/** Checks a network document (network.json, or another relay's GET /api/network body). */
+function checkNetworkJson(json: unknown, path: string): Result<NetworkInfo, DataDirError> {
+  const invalid = (reason: string) => err({ code: 'NETWORK_FILE_INVALID' as const, path, reason })
   if (!isRecord(json) || !isRecord(json.genesis)) return invalid('expected {id, key, genesis}')
   const g = json.genesis
   if (g.type !== 'blockfin/genesis' || g.version !== 1) return invalid('genesis is not blockfin/genesis v1')
@@ -264,7 +320,19 @@ async function readNetworkFile(path: string): Promise<Result<NetworkInfo, DataDi
   const id = networkIdOf(genesis)
   if (!isMessageId(json.id) || json.id !== id)
     return invalid(`id does not match the genesis (the genesis hashes to ${id})`)
-  return ok({ id, key, name: genesis.name, genesis })
+  const joined = json.joined
+  if (
+    joined !== undefined &&
+    !(isRecord(joined) && typeof joined.from === 'string' && typeof joined.at === 'string')
+  )
+    return invalid('joined must be {from, at}')
+  return ok({
+    id,
+    key,
+    name: genesis.name,
+    genesis,
+    ...(joined ? { joined: joined as unknown as JoinedFrom } : {}),
+  })
 }
 
 /** Writes a private (0600) file so that a crash leaves either the old state or the whole new file. */

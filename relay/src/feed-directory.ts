@@ -1,8 +1,8 @@
 /**
  * Who owns each feed the relay holds, and in which role, from the role certificates
  * (`blockfin/role` messages, docs/protocol.md section 1) found in the stored feeds. A feed that no
- * certificate names is its own owner, with the role `messagenode` when the genesis lists it, else
- * `null` (a validator's identity feed, or one not described yet).
+ * certificate names is its own owner, with the role `messagenode` when the genesis lists it or it
+ * certified a Messagenode role, `validator` when it certified a validator role, else `null`.
  *
  * The stored history is read once in the background at start (only texts that literally contain
  * the certificate type are parsed); new messages are seen through the store's subscription.
@@ -10,7 +10,12 @@
 import createDebug from 'debug'
 import type { FeedHead, VerifiedMessage } from '../../src/core/feed/message'
 import type { FeedId } from '../../src/core/identity/ids'
-import { checkRoleCertificate, type Role } from '../../src/core/identity/roles'
+import {
+  checkRoleCertificate,
+  MESSAGENODE_ROLES,
+  type Role,
+  VALIDATOR_ROLES,
+} from '../../src/core/identity/roles'
 import type { FeedStore } from '../../src/store/feed-store'
 
 const log = createDebug('blockfin:relay:directory')
@@ -18,7 +23,8 @@ const log = createDebug('blockfin:relay:directory')
 export interface FeedDescription {
   readonly id: FeedId
   readonly owner: FeedId
-  readonly role: Role | 'messagenode' | null
+  /** A role feed's role; for an identity feed, `messagenode` or `validator` when known. */
+  readonly role: Role | 'messagenode' | 'validator' | null
   readonly sequence: number
 }
 
@@ -45,11 +51,19 @@ const SCAN_BATCH = 1000
 
 export function openFeedDirectory(options: FeedDirectoryOptions, deps: FeedDirectoryDeps): FeedDirectory {
   const certified = new Map<FeedId, { owner: FeedId; role: Role }>()
+  /** Owners by the kind of roles they certified. */
+  const owners = new Map<FeedId, 'messagenode' | 'validator'>()
+  const messagenodeRoles: readonly string[] = MESSAGENODE_ROLES
+  const validatorRoles: readonly string[] = VALIDATOR_ROLES
   let closed = false
 
   const apply = (message: VerifiedMessage['value']) => {
     const cert = checkRoleCertificate(message, options.networkId)
-    if (cert.ok) certified.set(cert.value.roleId, { owner: cert.value.ownerId, role: cert.value.role })
+    if (!cert.ok) return
+    certified.set(cert.value.roleId, { owner: cert.value.ownerId, role: cert.value.role })
+    if (messagenodeRoles.includes(cert.value.role)) owners.set(cert.value.ownerId, 'messagenode')
+    else if (validatorRoles.includes(cert.value.role) && !owners.has(cert.value.ownerId))
+      owners.set(cert.value.ownerId, 'validator')
   }
   const applyText = (text: string) => {
     if (!MAY_BE_CERTIFICATE.test(text)) return
@@ -79,7 +93,8 @@ export function openFeedDirectory(options: FeedDirectoryOptions, deps: FeedDirec
     if (!head) return undefined
     const cert = certified.get(id)
     if (cert) return { id, owner: cert.owner, role: cert.role, sequence: head.sequence }
-    return { id, owner: id, role: options.isMessagenode(id) ? 'messagenode' : null, sequence: head.sequence }
+    const role = options.isMessagenode(id) ? 'messagenode' : (owners.get(id) ?? null)
+    return { id, owner: id, role, sequence: head.sequence }
   }
 
   return {

@@ -2,7 +2,8 @@
  * The relay's command line: `npm start` (after `vite build`) runs this. It serves the app, the
  * HTTP API and libp2p WebSockets on PORT (default 8080), libp2p TCP on BLOCKFIN_TCP_PORT (default
  * PORT + 1), with the network kept in BLOCKFIN_DATA_DIR (default <repo>/.data/relay), and keeps
- * connected to the relays in BLOCKFIN_PEER_RELAYS. Stops cleanly on SIGINT/SIGTERM.
+ * connected to the relays in BLOCKFIN_PEER_RELAYS. BLOCKFIN_JOIN=<http url of a relay> makes a new
+ * data directory join that relay's network instead of creating one. Stops cleanly on SIGINT/SIGTERM.
  */
 import '../../src/node/polyfills'
 import { randomBytes } from 'node:crypto'
@@ -36,6 +37,8 @@ function describe(error: RelayStartError): string {
       )
     case 'LISTEN_FAILED':
       return `cannot listen on ${error.host}:${error.port}: ${error.reason}. Set PORT to a free port.`
+    case 'JOIN_FAILED':
+      return `cannot join the network of ${error.from}: ${error.reason}`
     case 'P2P_FAILED':
       return `cannot start libp2p: ${error.reason}. Set BLOCKFIN_TCP_PORT to a free port, or check BLOCKFIN_PEER_RELAYS.`
     case 'ROLE_CERT_PUBLISH_FAILED':
@@ -55,6 +58,7 @@ const list = (text: string | undefined) =>
     .filter((s) => s !== '')
 const peerRelays = list(process.env.BLOCKFIN_PEER_RELAYS)
 const announce = list(process.env.BLOCKFIN_ANNOUNCE)
+const joinUrl = process.env.BLOCKFIN_JOIN || undefined
 const dataDir = resolve(process.env.BLOCKFIN_DATA_DIR || resolve(repoRoot, '.data/relay'))
 
 // Signals are handled from the very start, so a stop during start-up still closes the store cleanly.
@@ -91,6 +95,7 @@ const started = await startRelay(
     ...(tcpPort !== undefined ? { tcpPort } : {}),
     peerRelays,
     ...(announce.length > 0 ? { announce } : {}),
+    ...(joinUrl ? { join: joinUrl } : {}),
   },
   {
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
@@ -103,14 +108,17 @@ if (!started.ok) fail(describe(started.error))
 relay = started.value
 
 const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host
-console.log(`BlockfinBFT relay ${relay.createdNetwork ? '(created a new network)' : ''}`.trim())
+console.log(
+  `BlockfinBFT relay ${relay.createdNetwork ? '(created a new network)' : relay.network.joined ? `(joined from ${relay.network.joined.from})` : ''}`.trim(),
+)
 console.log(`  network  ${relay.network.name}  ${relay.network.id}`)
 console.log(`  relay    ${relay.relayKeys.id}`)
 console.log(`  data     ${relay.dataDir}`)
 if (relay.net) {
   console.log(`  peer     ${relay.net.p2p.peerId}`)
   for (const addr of relay.net.p2p.multiaddrs()) console.log(`  libp2p   ${addr}`)
-  for (const target of peerRelays) console.log(`  follows  ${target}`)
+  for (const target of [...peerRelays, ...(joinUrl && !peerRelays.includes(joinUrl) ? [joinUrl] : [])])
+    console.log(`  follows  ${target}`)
 }
 console.log(`  open     http://${shownHost}:${relay.port}`)
 if (stopping) await stop()

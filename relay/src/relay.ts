@@ -1,4 +1,5 @@
 import '../../src/node/polyfills'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
@@ -6,7 +7,14 @@ import type { KeyPair } from '../../src/core/identity/keys'
 import { err, ok, type Result } from '../../src/core/result'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
-import { type DataDirDeps, type DataDirError, type NetworkInfo, openDataDir } from './data-dir'
+import {
+  type DataDirDeps,
+  type DataDirError,
+  dataDirPaths,
+  type JoinSource,
+  type NetworkInfo,
+  openDataDir,
+} from './data-dir'
 import { type FeedDirectory, openFeedDirectory } from './feed-directory'
 import { type RunningHttpServer, startHttpServer } from './http'
 import { createRelayMetrics } from './metrics'
@@ -29,6 +37,11 @@ export interface RelayOptions {
   readonly peerRelays?: readonly string[]
   /** Extra multiaddrs to announce. */
   readonly announce?: readonly string[]
+  /**
+   * The HTTP URL of a relay whose network to join on first start (when the data directory has no
+   * network yet). That relay is also kept connected to, as a peer relay.
+   */
+  readonly join?: string
 }
 
 export interface RelayDeps extends DataDirDeps {
@@ -43,6 +56,7 @@ export type RelayStartError =
   | { code: 'FEED_STORE_UNAVAILABLE'; path: string; reason: string }
   | { code: 'LISTEN_FAILED'; host: string; port: number; reason: string }
   | { code: 'P2P_FAILED'; reason: string }
+  | { code: 'JOIN_FAILED'; from: string; reason: string }
 
 export interface Relay {
   readonly network: NetworkInfo
@@ -65,7 +79,19 @@ export async function startRelay(
   options: RelayOptions,
   deps: RelayDeps,
 ): Promise<Result<Relay, RelayStartError>> {
-  const dir = await openDataDir({ path: options.dataDir }, deps)
+  let joinSource: JoinSource | undefined
+  if (options.join && !existsSync(dataDirPaths(options.dataDir).network)) {
+    try {
+      const response = await (deps.fetch ?? fetch)(new URL('/api/network', options.join), {
+        signal: AbortSignal.timeout(10_000),
+      })
+      if (!response.ok) throw new Error(`HTTP ${response.status}`)
+      joinSource = { from: options.join, network: await response.json() }
+    } catch (e) {
+      return err({ code: 'JOIN_FAILED', from: options.join, reason: (e as Error).message })
+    }
+  }
+  const dir = await openDataDir({ path: options.dataDir, ...(joinSource ? { join: joinSource } : {}) }, deps)
   if (!dir.ok) return dir
   const { network, relayKeys, adminKeys, paths } = dir.value
 
@@ -140,7 +166,10 @@ export async function startRelay(
             networkId: network.id,
             host: options.host,
             tcpPort: options.tcpPort ?? (options.port === 0 ? 0 : http.port + 1),
-            peerRelays: options.peerRelays ?? [],
+            peerRelays: [
+              ...(options.peerRelays ?? []),
+              ...(options.join && !options.peerRelays?.includes(options.join) ? [options.join] : []),
+            ],
             ...(options.announce ? { announce: options.announce } : {}),
           },
           {
