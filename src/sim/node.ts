@@ -19,7 +19,7 @@ import {
 import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { decodeMessage } from '../core/feed/decode'
 import type { ForkEvidence } from '../core/feed/evidence'
-import { messageIdOfText, type VerifiedMessage } from '../core/feed/message'
+import type { VerifiedMessage } from '../core/feed/message'
 import type { FeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
 import type { Role, RoleKeyPair } from '../core/identity/roles'
@@ -69,6 +69,8 @@ export interface Behaviour {
 }
 
 const MAX_SYNC_BATCH = 200
+/** Author and sequence of a canonical message text, without parsing it. */
+const SEQUENCE_OF = /^\{\n {2}"previous": [^\n]*\n {2}"author": "([^"]+)",\n {2}"sequence": (\d+),/
 const MAX_GAP_BUFFER = 4000
 
 export class SimNode implements Endpoint {
@@ -81,6 +83,7 @@ export class SimNode implements Endpoint {
   /** Items this validator prevalidated: its own transaction messages need no second check. */
   private readonly prevalidated = new Set<Digest>()
   private readonly gapBuffer = new Map<string, string>()
+  private readonly otherBranchSeen = new Set<string>()
   behaviour: Behaviour | undefined
   restarts = 0
 
@@ -152,6 +155,7 @@ export class SimNode implements Endpoint {
     this.store = undefined
     this.core = undefined
     this.gapBuffer.clear()
+    this.otherBranchSeen.clear()
   }
 
   async restart(): Promise<void> {
@@ -244,7 +248,20 @@ export class SimNode implements Endpoint {
     if (!store || !this.live(epoch)) return
     const accepted: VerifiedMessage[] = []
     const forks: ForkEvidence[] = []
-    let batch = texts
+    const otherBranch: string[] = []
+    // What the vector clock says we hold, byte for byte, needs no decoding (replication does this too).
+    const fresh: string[] = []
+    for (const text of texts) {
+      const at = SEQUENCE_OF.exec(text)
+      if (at) {
+        const author = at[1] as FeedId
+        const sequence = Number(at[2])
+        const head = store.head(author)
+        if (head && sequence <= head.sequence && (await store.get(author, sequence)) === text) continue
+      }
+      fresh.push(text)
+    }
+    let batch: readonly string[] = fresh
     for (let round = 0; batch.length > 0 && round < 100; round++) {
       const outcomes = await store.append(batch)
       const authors = new Set<FeedId>()
@@ -253,11 +270,15 @@ export class SimNode implements Endpoint {
           accepted.push(o.value)
           authors.add(o.value.value.author)
         } else if (o.error.code === 'FEED_GAP') {
-          // Out of order: keep it until the messages before it arrive.
-          if (this.gapBuffer.size < MAX_GAP_BUFFER)
+          // Out of order: keep it until the messages before it arrive. A forked feed's other
+          // branch never fits our chain: check its signature here and show it to the core.
+          if (store.isForked(o.error.author)) otherBranch.push(batch[i] as string)
+          else if (this.gapBuffer.size < MAX_GAP_BUFFER)
             this.gapBuffer.set(`${o.error.author} ${o.error.sequence}`, batch[i] as string)
-        } else if (o.error.code === 'FEED_FORK') forks.push(o.error.evidence)
-        else if (o.error.code !== 'FEED_DUPLICATE')
+        } else if (o.error.code === 'FEED_FORK') {
+          forks.push(o.error.evidence)
+          otherBranch.push(o.error.evidence.messages[1])
+        } else if (o.error.code !== 'FEED_DUPLICATE')
           this.host.onRejected(this, o.error.code, batch[i] as string)
       })
       const next: string[] = []
@@ -276,6 +297,26 @@ export class SimNode implements Endpoint {
     for (const evidence of forks) {
       if (!this.live(epoch)) return
       await this.process(this.core!.handle({ kind: 'fork', evidence }), epoch)
+    }
+    await this.feedOtherBranch(otherBranch, epoch)
+  }
+
+  /**
+   * Messages of a forked feed that the store refuses (the branch it does not keep): validly signed
+   * ones still go to the core, which must see what the other honest nodes see to count with them.
+   * They are not stored, so after a restart they come again with replication.
+   */
+  private async feedOtherBranch(texts: readonly string[], epoch: number): Promise<void> {
+    const decoded = texts.flatMap((t) => {
+      const d = decodeMessage(t, this.host.networkKey)
+      return d.ok && !this.otherBranchSeen.has(d.value.id) ? [d.value] : []
+    })
+    if (decoded.length === 0) return
+    const valid = await this.host.ed25519.verifyBatch(decoded.map((d) => d.verify))
+    for (const [i, m] of decoded.entries()) {
+      if (!valid[i] || !this.live(epoch)) continue
+      this.otherBranchSeen.add(m.id)
+      await this.feed(m, epoch)
     }
   }
 
@@ -301,12 +342,8 @@ export class SimNode implements Endpoint {
       const t = theirs.get(feed)
       if (!t || t.sequence < head.sequence) {
         const from1 = (t?.sequence ?? 0) + 1
+        // If their head is a fork of ours, the next message's previous shows it to them.
         texts.push(...(await store.range(feed, from1, from1 + MAX_SYNC_BATCH - texts.length - 1)))
-        // Their head may be a fork of ours: ours at their sequence lets them see it.
-        if (t) {
-          const ours = await store.get(feed, t.sequence)
-          if (ours !== undefined && messageIdOfText(ours) !== t.id) texts.push(ours)
-        }
       } else if (t.sequence === head.sequence && t.id !== head.id && !store.isForked(feed)) {
         const ours = await store.get(feed, head.sequence)
         if (ours !== undefined) texts.push(ours)

@@ -274,6 +274,8 @@ export class World {
   private onPublished(node: SimNode, message: VerifiedMessage): void {
     this.published.add(message.id)
     if (!this.isHonest(node) || node.kind !== 'validator') return
+    // A validator outside the set (the extra one, unless it stays added) has no feed that counts.
+    if (node === this.extra && this.scenario.extraValidator !== 'added') return
     for (const item of txItemsOf(message.value.content) ?? []) {
       const id = itemId(item as SignedItem)
       if (!this.acked.has(id)) this.acked.set(id, { node: node.index, at: this.scheduler.now })
@@ -415,6 +417,8 @@ export class World {
     const home = this.accounts.map(() => this.prng.pick(honest))
     const nonces = this.accounts.map(() => 0)
     const plan: { at: number; node: SimNode; item: SignedItem; postHeal: boolean }[] = []
+    // Clients come in bursts (a few blocks' worth each), so a run has a handful of heights, not dozens.
+    const bursts = Array.from({ length: this.prng.range(3, 6) }, () => this.prng.range(50, s.healAt - 300))
     for (let i = 0; i < s.transfers + 3; i++) {
       const postHeal = i >= s.transfers
       const a = this.prng.int(this.accounts.length)
@@ -428,7 +432,9 @@ export class World {
         this.networkKey,
         sharedBackend,
       )
-      const at = postHeal ? s.healAt + this.prng.range(50, 300) : this.prng.range(50, s.healAt - 300)
+      const at = postHeal
+        ? s.healAt + this.prng.range(50, 300)
+        : this.prng.pick(bursts) + this.prng.range(0, 40)
       plan.push({ at, node: home[a]!, item, postHeal })
     }
     // A forged transfer: refused by the validator, never acknowledged.

@@ -14,7 +14,10 @@
  *    and hand the stored message back as a `message` input: a node counts its own vote exactly
  *    like anyone else's.
  * 3. Every message the store accepts from the network: a `message` input (after
- *    `verifyTransactions` for transaction feeds). A `FEED_FORK` outcome: a `fork` input.
+ *    `verifyTransactions` for transaction feeds). A `FEED_FORK` outcome: a `fork` input, and the
+ *    refused message as a `message` input; so are validly signed messages of a forked feed that the
+ *    store refuses as gaps (verify their signatures first). Both branches of a fork must reach the
+ *    core: honest nodes holding different branches must still be able to count the same votes.
  * 4. `set-timer` outputs: call `handle({kind: 'timeout', key})` after `delayMs`. Timers are never
  *    cancelled: the core ignores stale ones.
  * 5. `event` outputs: decisions, executions, seals, evidence, reports; for UIs, logs and tests.

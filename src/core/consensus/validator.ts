@@ -237,6 +237,7 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
     for (let pass = 0; pass < 64; pass++) {
       const before = `${this.view.committedHeight} ${this.round} ${this.own.size} ${this.sealedHeight}`
       this.decide()
+      this.lateCommits()
       this.currentHeight()
       this.pipelined()
       this.sealed()
@@ -265,6 +266,23 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
       }
       this.view.commit(height, quorum.block)
       this.view.emit({ type: 'decided', height, round: quorum.round, block: quorum.block })
+    }
+  }
+
+  /**
+   * Line 36, late: a validator that decided a height before it saw the precommit quorum of the
+   * deciding round still signs that commit once it does (if it precommitted there). Nodes behind
+   * it then find the commit quorum among honest votes, not only through a Byzantine's.
+   */
+  private lateCommits(): void {
+    const c = this.view.committedHeight
+    for (let height = Math.max(1, c - 2); height <= c; height++) {
+      const decided = this.view.commitQuorums.get(height)
+      if (!decided || this.view.committedId(height) !== decided.block) continue
+      const r = decided.round
+      if (!this.own.has(ownKey('precommit', height, r)) || this.own.has(ownKey('commit', height, r))) continue
+      if (this.view.precommitQuorums.get(height)?.get(r) === decided.block)
+        this.castVote('commit', height, r, decided.block)
     }
   }
 

@@ -81,26 +81,32 @@ export interface VoteRecord {
   readonly message: VerifiedMessage
 }
 
-/** One vote per owner for one (stage, height, round), grouped by value. */
+/**
+ * The votes of one (stage, height, round). An owner counts once per value; an owner that signed
+ * two values (evidence is raised) counts under both, as in Algorithm 1, where a quorum is 2f + 1
+ * messages from distinct senders for one value. That is safe (two quorums for different values
+ * would share an honest validator) and it is what lets every honest node see the quorum another
+ * honest node saw, whichever of an equivocator's votes reached it first.
+ */
 export class Tally {
+  /** Each owner's first vote. */
   readonly byOwner = new Map<FeedId, VoteRecord>()
   readonly byValue = new Map<string, Set<FeedId>>()
+  private readonly records = new Map<string, VoteRecord>()
 
-  add(record: VoteRecord): void {
-    this.byOwner.set(record.owner, record)
+  /** Adds a vote; false when this owner already voted this value. */
+  add(record: VoteRecord): boolean {
+    const key = `${record.owner} ${record.value}`
+    if (this.records.has(key)) return false
+    this.records.set(key, record)
+    if (!this.byOwner.has(record.owner)) this.byOwner.set(record.owner, record)
     let owners = this.byValue.get(record.value)
     if (!owners) {
       owners = new Set()
       this.byValue.set(record.value, owners)
     }
     owners.add(record.owner)
-  }
-
-  remove(owner: FeedId): void {
-    const r = this.byOwner.get(owner)
-    if (!r) return
-    this.byOwner.delete(owner)
-    this.byValue.get(r.value)?.delete(owner)
+    return true
   }
 
   count(value: string): number {
@@ -109,7 +115,7 @@ export class Tally {
 
   /** Messages of the owners voting `value`, in ascending owner order. */
   messagesFor(value: string): VerifiedMessage[] {
-    return [...(this.byValue.get(value) ?? [])].sort().map((o) => this.byOwner.get(o)!.message)
+    return [...(this.byValue.get(value) ?? [])].sort().map((o) => this.records.get(`${o} ${value}`)!.message)
   }
 }
 
@@ -146,6 +152,8 @@ export class ConsensusView<S = unknown, T = unknown> {
   /** `${height}/${round}` → the designated assembler's proposal. */
   readonly proposals = new Map<string, AssembledContent>()
   readonly tallies = new Map<string, Tally>()
+  /** height → rounds with a precommit or commit tally. */
+  private readonly votedRounds = new Map<number, Set<number>>()
   /** Every vote message seen in the retained window, bound or not: QCs are checked against it. */
   readonly voteMessages = new Map<MessageId, VerifiedMessage>()
   readonly convicted = new Set<FeedId>()
@@ -375,6 +383,11 @@ export class ConsensusView<S = unknown, T = unknown> {
     if (!tally) {
       tally = new Tally()
       this.tallies.set(key, tally)
+      if (vote.stage !== 'seal') {
+        const rounds = this.votedRounds.get(vote.height) ?? new Set<number>()
+        rounds.add(vote.round)
+        this.votedRounds.set(vote.height, rounds)
+      }
     }
     const value = voteValue(vote)
     const previous = tally.byOwner.get(owner)
@@ -568,7 +581,9 @@ export class ConsensusView<S = unknown, T = unknown> {
     this.emit({ type: 'evidence', culprit: owner, evidence })
     if (messagenode) this.emit({ type: 'messagenode-flagged', owner, evidence })
     if (!first) return
-    if (this.executeApp) {
+    const member = this.setAt(this.committedHeight + 1)?.validatorSet.has(this.identity.owner) === true
+    if (this.executeApp && member) {
+      // Only a member's transaction feed is cut into blocks.
       if (this.evidenceIncluded.has(owner)) return
       const bindings = evidence.type === 'blockfin/fork-evidence' ? this.bindingTexts(evidence.author) : []
       const item: EvidenceItem = { type: 'evidence', record: evidence, bindings }
@@ -770,14 +785,10 @@ export class ConsensusView<S = unknown, T = unknown> {
     return owners.size
   }
 
-  /** Rounds of `height` with any precommit or commit. */
+  /** Rounds of `height` with any precommit or commit, ascending. */
   roundsWithVotes(height: number): number[] {
-    const rounds = new Set<number>()
-    for (const key of this.tallies.keys()) {
-      const [stage, h, r] = key.split('/')
-      if (stage !== 'seal' && Number(h) === height) rounds.add(Number(r))
-    }
-    return [...rounds].sort((a, b) => a - b)
+    const rounds = this.votedRounds.get(height)
+    return rounds ? [...rounds].sort((a, b) => a - b) : []
   }
 
   // ---------------------------------------------------------------- pruning
@@ -796,6 +807,7 @@ export class ConsensusView<S = unknown, T = unknown> {
     for (const [key] of this.assembledBy)
       if (Number(key.split(' ')[1]!.split('/')[0]) < low) this.assembledBy.delete(key)
     for (const [h] of this.precommitQuorums) if (h < low) this.precommitQuorums.delete(h)
+    for (const [h] of this.votedRounds) if (h < low) this.votedRounds.delete(h)
     for (const [h] of this.parkedByHeight) if (h < low) this.parkedByHeight.delete(h)
     for (const [id, h] of this.headers) if (h.height < low) this.headers.delete(id)
     for (const k of this.validity.keys()) if (Number(k.split(' ')[1]) < low) this.validity.delete(k)
