@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { openLevelAdapter } from '../relay/src/store/level-adapter'
 import { createNobleBackend } from '../src/core/crypto/noble'
-import { createNodeBackend } from '../src/crypto/node'
+import { nobleHasher } from '../src/core/feed/hasher'
+import { createNodeBackend, createNodeHasher } from '../src/crypto/node'
 import { type FeedBenchResult, runFeedBench } from './feed-bench'
 
 export async function runNodeFeedBench(count: number): Promise<{ results: FeedBenchResult[] }> {
@@ -15,10 +16,13 @@ export async function runNodeFeedBench(count: number): Promise<{ results: FeedBe
     const openAdapter = async (label: string) => openLevelAdapter({ path: join(dir, `${label}-${n++}`) })
     const now = () => performance.now()
     const results = [
-      await runFeedBench({ ed25519: createNodeBackend(), storeName: 'leveldb', openAdapter, now }, count),
+      await runFeedBench(
+        { ed25519: createNodeBackend(), hasher: createNodeHasher(), storeName: 'leveldb', openAdapter, now },
+        count,
+      ),
       // The pure-JavaScript fallback, for scale (fewer messages: it is slow).
       await runFeedBench(
-        { ed25519: createNobleBackend(), storeName: 'leveldb', openAdapter, now },
+        { ed25519: createNobleBackend(), hasher: nobleHasher, storeName: 'leveldb', openAdapter, now },
         Math.min(count, 2000),
       ),
     ]

@@ -1,6 +1,7 @@
 /** Chromium side of `npm run bench`: loaded into a page by bench/chromium.ts. */
 import { createNobleBackend } from '../../src/core/crypto/noble'
-import { createWebCryptoBackend } from '../../src/crypto/webcrypto'
+import { nobleHasher } from '../../src/core/feed/hasher'
+import { createWebCryptoBackend, createWebCryptoHasher } from '../../src/crypto/webcrypto'
 import { deleteIndexedDbDatabase, openIndexedDbAdapter } from '../../src/store/indexeddb-adapter'
 import { type FeedBenchResult, runFeedBench } from '../feed-bench'
 
@@ -22,9 +23,12 @@ window.runBench = async (count) => {
   const webcrypto = await createWebCryptoBackend()
   if (!webcrypto) throw new Error('this Chromium has no WebCrypto Ed25519')
   const results = [
-    await runFeedBench({ ed25519: webcrypto, storeName: 'indexeddb', openAdapter, now }, count),
     await runFeedBench(
-      { ed25519: createNobleBackend(), storeName: 'indexeddb', openAdapter, now },
+      { ed25519: webcrypto, hasher: createWebCryptoHasher(), storeName: 'indexeddb', openAdapter, now },
+      count,
+    ),
+    await runFeedBench(
+      { ed25519: createNobleBackend(), hasher: nobleHasher, storeName: 'indexeddb', openAdapter, now },
       Math.min(count, 2000),
     ),
   ]

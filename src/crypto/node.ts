@@ -1,6 +1,15 @@
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto'
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
+import type { MessageHasher } from '../core/feed/hasher'
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -53,6 +62,23 @@ export function createNodeBackend(): Ed25519Backend {
         privateKeys.set(k, key)
       }
       return new Uint8Array(sign(null, message, key))
+    },
+  }
+}
+
+/** Message hashing with node:crypto (OpenSSL): several times faster than pure JavaScript. */
+export function createNodeHasher(): MessageHasher {
+  return {
+    name: 'node-crypto',
+    async idHashes(texts) {
+      // 'latin1' keeps the low byte of each UTF-16 unit: ssb-keys' Buffer.from(text, 'binary').
+      return texts.map((t) => new Uint8Array(createHash('sha256').update(t, 'latin1').digest()))
+    },
+    async signedBytes(unsignedTexts, networkKey) {
+      if (!networkKey) return unsignedTexts.map((t) => new Uint8Array(Buffer.from(t, 'utf8')))
+      return unsignedTexts.map(
+        (t) => new Uint8Array(createHmac('sha512', networkKey).update(t, 'utf8').digest().subarray(0, 32)),
+      )
     },
   }
 }

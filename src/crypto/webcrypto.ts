@@ -1,6 +1,7 @@
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
-import { concatBytes } from '../core/encoding/bytes'
+import { concatBytes, latin1Bytes, utf8Encode } from '../core/encoding/bytes'
+import type { MessageHasher } from '../core/feed/hasher'
 
 const PKCS8_ED25519_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -87,6 +88,43 @@ export async function createWebCryptoBackend(
         privateKeys.set(k, key)
       }
       return new Uint8Array(await subtle.sign({ name: 'Ed25519' }, await key, message as BufferSource))
+    },
+  }
+}
+
+/**
+ * Message hashing through WebCrypto: HMAC-SHA-512 and SHA-256 run off the main thread, about
+ * three times the rate of pure JavaScript in Chromium, and leave the main thread to the page.
+ */
+export function createWebCryptoHasher(subtle: SubtleCrypto = globalThis.crypto.subtle): MessageHasher {
+  const hmacKeys = new Map<string, Promise<CryptoKey>>()
+  const hmacKey = (key: Uint8Array) => {
+    const k = keyOf(key)
+    let imported = hmacKeys.get(k)
+    if (!imported) {
+      imported = subtle.importKey('raw', key as BufferSource, { name: 'HMAC', hash: 'SHA-512' }, false, [
+        'sign',
+      ])
+      hmacKeys.set(k, imported)
+    }
+    return imported
+  }
+  return {
+    name: 'webcrypto',
+    idHashes: (texts) =>
+      Promise.all(
+        texts.map(
+          async (t) => new Uint8Array(await subtle.digest('SHA-256', latin1Bytes(t) as BufferSource)),
+        ),
+      ),
+    async signedBytes(unsignedTexts, networkKey) {
+      if (!networkKey) return unsignedTexts.map(utf8Encode)
+      const key = await hmacKey(networkKey)
+      return Promise.all(
+        unsignedTexts.map(async (t) =>
+          new Uint8Array(await subtle.sign('HMAC', key, utf8Encode(t) as BufferSource)).subarray(0, 32),
+        ),
+      )
     },
   }
 }

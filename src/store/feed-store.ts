@@ -1,8 +1,14 @@
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
-import { type DecodedMessage, decodeMessage } from '../core/feed/decode'
+import {
+  type CheckedFields,
+  checkMessageFields,
+  completeDecoded,
+  type DecodedMessage,
+} from '../core/feed/decode'
 import type { FeedError } from '../core/feed/errors'
 import type { ForkEvidence } from '../core/feed/evidence'
+import { type MessageHasher, nobleHasher } from '../core/feed/hasher'
 import {
   createMessage,
   type FeedHead,
@@ -33,6 +39,8 @@ export interface FeedStoreOptions {
 export interface FeedStoreDeps {
   readonly adapter: FeedStorageAdapter
   readonly ed25519: Ed25519Backend
+  /** Message ids and network HMACs for whole batches; the platform's native hashing where it has one. */
+  readonly hasher?: MessageHasher
   /** Authors outside the registry are refused with UNKNOWN_AUTHOR; absent means all are accepted. */
   readonly isKnownAuthor?: (author: FeedId) => boolean
 }
@@ -73,6 +81,7 @@ export class FeedStore {
   private readonly queue: Job[] = []
   private readonly listeners = new Set<AppendListener>()
   private readonly maxBatch: number
+  private readonly hasher: MessageHasher
   private draining: Promise<void> | null = null
   /** Set after a failed write: it may have reached the disk anyway, so heads are re-read before signing again. */
   private headsStale = false
@@ -83,6 +92,7 @@ export class FeedStore {
     private readonly deps: FeedStoreDeps,
   ) {
     this.maxBatch = options.maxBatch ?? 1000
+    this.hasher = deps.hasher ?? nobleHasher
   }
 
   static async open(options: FeedStoreOptions, deps: FeedStoreDeps): Promise<FeedStore> {
@@ -202,29 +212,37 @@ export class FeedStore {
   private async prepare(jobs: Job[]): Promise<PreparedBatch> {
     const { networkKey } = this.options
     const outcomes = new Map<Job, AppendOutcome>()
-    const decoded = new Map<Job, DecodedMessage>()
+    const checked: [Job, CheckedFields][] = []
     for (const job of jobs) {
       if (job.kind !== 'ingest') continue
-      const d = decodeMessage(job.text, networkKey)
-      if (!d.ok) {
-        outcomes.set(job, d)
-        continue
-      }
-      const { author, sequence } = d.value.value
-      if (this.deps.isKnownAuthor && !this.deps.isKnownAuthor(author)) {
-        outcomes.set(job, err({ code: 'UNKNOWN_AUTHOR', author }))
-        continue
-      }
+      const fields = checkMessageFields(job.text)
+      if (!fields.ok) outcomes.set(job, fields)
+      else if (this.deps.isKnownAuthor && !this.deps.isKnownAuthor(fields.value.value.author))
+        outcomes.set(job, err({ code: 'UNKNOWN_AUTHOR', author: fields.value.value.author }))
+      else checked.push([job, fields.value])
+    }
+    const [idHashes, signed] = await Promise.all([
+      this.hasher.idHashes(checked.map(([, f]) => f.text)),
+      this.hasher.signedBytes(
+        checked.map(([, f]) => f.unsigned),
+        networkKey,
+      ),
+    ])
+    const decoded = new Map<Job, DecodedMessage>()
+    for (const [i, [job, fields]] of checked.entries()) {
+      const d = completeDecoded(fields, idHashes[i]!, signed[i]!)
+      const { author, sequence } = d.value
       const head = this.heads.get(author)
+      // Drop exact duplicates of stored messages without any signature work.
       if (
         head &&
         sequence <= head.sequence &&
-        (await this.deps.adapter.readMessage(author, sequence)) === d.value.text
+        (await this.deps.adapter.readMessage(author, sequence)) === d.text
       ) {
-        outcomes.set(job, err({ code: 'FEED_DUPLICATE', author, sequence, id: d.value.id }))
+        outcomes.set(job, err({ code: 'FEED_DUPLICATE', author, sequence, id: d.id }))
         continue
       }
-      decoded.set(job, d.value)
+      decoded.set(job, d)
     }
     const candidates = [...decoded.entries()]
     const valid = await this.deps.ed25519.verifyBatch(candidates.map(([, d]) => d.verify))
@@ -270,6 +288,7 @@ export class FeedStore {
         const created = await createMessage(
           { keys: job.keys, head, content: job.content, timestamp: job.timestamp, networkKey },
           this.deps.ed25519,
+          this.hasher,
         )
         if (created.ok) accept(created.value)
         outcomes.set(job, created)

@@ -1,7 +1,8 @@
 import type { VerifyRequest } from '../crypto/ed25519'
-import { decodeSignature, isFeedId, isMessageId, publicKeyOfFeedId } from '../identity/ids'
+import { decodeSignature, isFeedId, isMessageId, messageIdFromHash, publicKeyOfFeedId } from '../identity/ids'
 import { err, ok, type Result } from '../result'
 import type { FeedError } from './errors'
+import { idHashSync, signedBytesSync } from './hasher'
 import {
   checkContent,
   encodeCanonical,
@@ -9,8 +10,6 @@ import {
   KEY_ORDER,
   MAX_MESSAGE_LENGTH,
   MAX_SEQUENCE,
-  messageIdOfText,
-  signedBytes,
   unsignedTextOf,
   type VerifiedMessage,
 } from './message'
@@ -18,6 +17,33 @@ import {
 /** A message that passed every check but its signature; `verify` is what the signature check needs. */
 export interface DecodedMessage extends VerifiedMessage {
   readonly verify: VerifyRequest
+}
+
+/** A message whose shape and bytes are checked, before any hashing: what a MessageHasher completes. */
+export interface CheckedFields {
+  readonly text: string
+  /** The canonical text without the signature: what is HMACed and signed. */
+  readonly unsigned: string
+  readonly value: FeedMessage
+  readonly signature: Uint8Array
+}
+
+/** Completes checked fields with their id and signed bytes (from a MessageHasher) into a DecodedMessage. */
+export function completeDecoded(
+  fields: CheckedFields,
+  idHash: Uint8Array,
+  signed: Uint8Array,
+): DecodedMessage {
+  return {
+    id: messageIdFromHash(idHash),
+    text: fields.text,
+    value: fields.value,
+    verify: {
+      publicKey: publicKeyOfFeedId(fields.value.author)!,
+      message: signed,
+      signature: fields.signature,
+    },
+  }
 }
 
 /**
@@ -29,6 +55,19 @@ export function decodeMessage(
   text: unknown,
   networkKey: Uint8Array | null,
 ): Result<DecodedMessage, FeedError> {
+  const fields = checkMessageFields(text)
+  if (!fields.ok) return fields
+  return ok(
+    completeDecoded(
+      fields.value,
+      idHashSync(fields.value.text),
+      signedBytesSync(fields.value.unsigned, networkKey),
+    ),
+  )
+}
+
+/** Every stateless check of `decodeMessage`, without the hashing (which a batch hasher can do natively). */
+export function checkMessageFields(text: unknown): Result<CheckedFields, FeedError> {
   if (typeof text !== 'string') return err({ code: 'MALFORMED_JSON', reason: 'a message is JSON text' })
   if (text.length > MAX_MESSAGE_LENGTH)
     return err({ code: 'MESSAGE_TOO_LARGE', size: text.length, limit: MAX_MESSAGE_LENGTH })
@@ -74,14 +113,5 @@ export function decodeMessage(
 
   const unsigned = unsignedTextOf(text)
   if (unsigned === undefined) return err({ code: 'NON_CANONICAL_ENCODING' }) // unreachable for canonical text
-  return ok({
-    id: messageIdOfText(text),
-    text,
-    value: msg as unknown as FeedMessage,
-    verify: {
-      publicKey: publicKeyOfFeedId(author)!,
-      message: signedBytes(unsigned, networkKey),
-      signature: signatureBytes,
-    },
-  })
+  return ok({ text, unsigned, value: msg as unknown as FeedMessage, signature: signatureBytes })
 }

@@ -1,10 +1,9 @@
 import type { Ed25519Backend } from '../crypto/ed25519'
-import { networkHmac, sha256 } from '../crypto/hash'
-import { latin1Bytes, utf8Encode } from '../encoding/bytes'
 import { encodeSignature, type FeedId, type MessageId, messageIdFromHash } from '../identity/ids'
 import type { KeyPair } from '../identity/keys'
 import { err, ok, type Result } from '../result'
 import type { FeedError } from './errors'
+import { idHashSync, type MessageHasher, nobleHasher, signedBytesSync } from './hasher'
 
 /** SSB's limit: the canonical JSON (with signature) may have at most 8192 UTF-16 code units. */
 export const MAX_MESSAGE_LENGTH = 8192
@@ -56,14 +55,11 @@ export const encodeCanonical = (value: unknown): string => JSON.stringify(value,
 
 /** Message id: sha256 of the canonical text taken as latin1 (ssb-keys' hashing quirk, kept for compatibility). */
 export function messageIdOfText(text: string): MessageId {
-  return messageIdFromHash(sha256(latin1Bytes(text)))
+  return messageIdFromHash(idHashSync(text))
 }
 
 /** The bytes the author's key signs: the UTF-8 canonical text without the signature, HMACed with the network key. */
-export function signedBytes(unsignedText: string, networkKey: Uint8Array | null): Uint8Array {
-  const bytes = utf8Encode(unsignedText)
-  return networkKey ? networkHmac(networkKey, bytes) : bytes
-}
+export const signedBytes = signedBytesSync
 
 /**
  * The unsigned text of a canonical signed message: the signature is always the last key, so
@@ -96,6 +92,7 @@ export interface CreateMessageInput<C extends MessageContent> {
 export async function createMessage<C extends MessageContent>(
   input: CreateMessageInput<C>,
   ed25519: Ed25519Backend,
+  hasher: MessageHasher = nobleHasher,
 ): Promise<Result<VerifiedMessage<C>, FeedError>> {
   const checked = checkContent(input.content)
   if (!checked.ok) return checked
@@ -113,10 +110,18 @@ export async function createMessage<C extends MessageContent>(
     content: input.content,
   }
   const unsignedText = encodeCanonical(unsigned)
-  const signature = await ed25519.sign(input.keys.seed, signedBytes(unsignedText, input.networkKey))
+  // The signature does not change the unsigned text's size class: check the limit before signing.
+  const signatureLength = ',\n  "signature": ""'.length + 88 + '.sig.ed25519'.length
+  if (unsignedText.length + signatureLength > MAX_MESSAGE_LENGTH)
+    return err({
+      code: 'MESSAGE_TOO_LARGE',
+      size: unsignedText.length + signatureLength,
+      limit: MAX_MESSAGE_LENGTH,
+    })
+  const [toSign] = await hasher.signedBytes([unsignedText], input.networkKey)
+  const signature = await ed25519.sign(input.keys.seed, toSign!)
   const value: FeedMessage<C> = { ...unsigned, signature: encodeSignature(signature) }
   const text = encodeCanonical(value)
-  if (text.length > MAX_MESSAGE_LENGTH)
-    return err({ code: 'MESSAGE_TOO_LARGE', size: text.length, limit: MAX_MESSAGE_LENGTH })
-  return ok({ id: messageIdOfText(text), text, value })
+  const [idHash] = await hasher.idHashes([text])
+  return ok({ id: messageIdFromHash(idHash!), text, value })
 }
