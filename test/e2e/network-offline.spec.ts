@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect, test } from '@playwright/test'
+import {
+  append,
+  freePort,
+  openTab,
+  type RelayProcess,
+  relayMessages,
+  startRelayProcess,
+  type Tab,
+  waitForFeed,
+  waitForRelayFeed,
+} from './network-helpers'
+
+test.describe.configure({ mode: 'serial' })
+
+test.describe('offline first', () => {
+  let dataDir: string
+  let relay: RelayProcess | undefined
+  const tabs: Tab[] = []
+
+  test.beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'blockfin-e2e-offline-'))
+  })
+  test.afterAll(async () => {
+    for (const tab of tabs.splice(0)) await tab.context.close()
+    await relay?.kill('SIGTERM')
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  test('a tab offline appends 200 messages, comes back, and every copy converges with no gap', async ({
+    browser,
+  }) => {
+    test.setTimeout(300_000)
+    relay = await startRelayProcess({ dataDir, port: await freePort() })
+    const a = await openTab(browser, relay.url)
+    const b = await openTab(browser, relay.url)
+    tabs.push(a, b)
+    await append(a, 'before going offline')
+    await waitForRelayFeed(relay.url, a.identity, 1)
+    await waitForFeed(b, a.identity, 1)
+
+    await a.context.setOffline(true)
+    await expect(a.page.getByTestId('offline-badge')).toBeVisible()
+    await expect(a.page.getByTestId('connection-state')).toHaveAttribute('data-state', 'offline', {
+      timeout: 30_000,
+    })
+    await expect(a.page.getByTestId('sync-state')).toHaveAttribute('data-state', 'appending locally', {
+      timeout: 30_000,
+    })
+    for (let i = 1; i <= 200; i++) await append(a, `offline message ${i}`)
+    // Nothing left the tab while it was offline.
+    expect(await relayMessages(relay.url, a.identity)).toHaveLength(1)
+
+    await a.context.setOffline(false)
+    await expect(a.page.getByTestId('connection-state')).toHaveAttribute('data-state', 'online', {
+      timeout: 60_000,
+    })
+    await waitForRelayFeed(relay.url, a.identity, 201, 120_000)
+    await waitForFeed(b, a.identity, 201, 120_000)
+
+    // The relay's copy: 201 messages, sequences 1..201, each linked to the one before.
+    const messages = (await relayMessages(relay.url, a.identity)) as unknown as {
+      sequence: number
+      previous: string | null
+    }[]
+    expect(messages.map((m) => m.sequence)).toEqual(Array.from({ length: 201 }, (_, i) => i + 1))
+    expect(messages[0]!.previous).toBeNull()
+    for (const m of messages.slice(1)) expect(m.previous).toMatch(/^%.+\.sha256$/)
+    // The other tab's copy ends at the same head.
+    await expect(
+      b.page.locator(`[data-testid="replicated-feed"][data-feed="${a.identity}"]`),
+    ).toHaveAttribute('data-sequence', '201')
+  })
+})
