@@ -4,6 +4,9 @@
  * (no faults, manual timers). Real Ed25519 signatures throughout (Node's backend).
  */
 import {
+  assembledContent,
+  type BlockHeader,
+  blockIdOf,
   CONTENT,
   type ConsensusEvent,
   type ConsensusGenesis,
@@ -33,6 +36,7 @@ import {
 } from '../../src/core/identity/roles'
 import type { AppModule } from '../../src/core/ledger/module'
 import { createPaymentsLedger, type PaymentsState, type Transfer } from '../../src/core/ledger/payments'
+import { type Digest, merkleRootOfTexts } from '../../src/core/merkle'
 import { createNodeBackend } from '../../src/crypto/node'
 
 export const ed25519 = createNodeBackend()
@@ -251,5 +255,137 @@ export class MiniNet {
     return (node ? [node] : this.nodes).flatMap((n) =>
       n.events.filter((e): e is Extract<ConsensusEvent, { type: T }> => e.type === type),
     )
+  }
+}
+
+/**
+ * One real validator core (validators[0]) among crafted peers: the test signs every other
+ * message itself, so it can build any situation (a precise quorum, a lie, an equivocation).
+ */
+export class Lab {
+  readonly signer = new Signer()
+  readonly app = ledger()
+  readonly genesis: ConsensusGenesis
+  readonly node: ValidatorNode<PaymentsState, Transfer>
+  readonly events: ConsensusEvent[] = []
+  readonly timers: { key: string; delayMs: number }[] = []
+  readonly published: VerifiedMessage[] = []
+
+  constructor(
+    readonly validators: readonly Party[],
+    readonly messagenodes: readonly Party[],
+    options: { admins?: readonly KeyPair[]; params?: ConsensusParams } = {},
+  ) {
+    this.genesis = genesisOf(validators, messagenodes, options.admins, options.params)
+    this.node = new ValidatorNode({ genesis: this.genesis, identity: validators[0]!.identity, app: this.app })
+  }
+
+  /** Bindings of every party, then the node's start. */
+  async init(): Promise<void> {
+    this.node.beginReplay()
+    await this.run(this.node.endReplay())
+    for (const p of [...this.validators.slice(1), ...this.messagenodes])
+      for (const m of await this.signer.bindings(p)) await this.feed(m)
+  }
+
+  async run(outputs: ConsensusOutput[]): Promise<void> {
+    for (const o of outputs) {
+      if (o.kind === 'event') this.events.push(o.event)
+      else if (o.kind === 'set-timer') this.timers.push({ key: o.key, delayMs: o.delayMs })
+      else {
+        const p = this.validators[0]!
+        const k = o.role === 'owner' ? p.owner : p.roles[o.role]!
+        const m = await this.signer.sign(k, o.content)
+        this.published.push(m)
+        await this.feed(m)
+      }
+    }
+  }
+
+  async feed(message: VerifiedMessage): Promise<void> {
+    const items = txItemsOf(message.value.content)
+    const txValidity =
+      items &&
+      (await verifyTransactions(this.app, items, { networkKey: NETWORK_KEY, networkId: NETWORK_ID }, ed25519))
+    await this.run(this.node.handle({ kind: 'message', message, txValidity }))
+  }
+
+  async timeout(key: string): Promise<void> {
+    await this.run(this.node.handle({ kind: 'timeout', key }))
+  }
+
+  /** A vote signed by validator `i`'s role key (not fed). */
+  vote(i: number, stage: 'precommit' | 'commit', height: number, round: number, block: string | null) {
+    const role = stage === 'precommit' ? 'precommitter' : 'committer'
+    return this.signer.sign(this.validators[i]!.roles[role]!, { type: CONTENT[stage], height, round, block })
+  }
+
+  /** Votes of validators `who` fed to the node. */
+  async votes(
+    who: readonly number[],
+    stage: 'precommit' | 'commit',
+    height: number,
+    round: number,
+    block: string | null,
+  ) {
+    for (const i of who) await this.feed(await this.vote(i, stage, height, round, block))
+  }
+
+  /** A transaction-feed message of validator `i` with `items`. */
+  tx(i: number, items: readonly unknown[]) {
+    return this.signer.sign(this.validators[i]!.roles['transaction-validator']!, {
+      type: CONTENT.tx,
+      txs: items as MessageContent[],
+    })
+  }
+
+  /** An assembled block signed by Messagenode `j` (the designated assembler unless the test says otherwise). */
+  assembled(j: number, height: number, round: number, header: BlockHeader, validRound = -1) {
+    return this.signer.sign(
+      this.messagenodes[j]!.roles['block-assembler']!,
+      assembledContent({ height, round, validRound, block: blockIdOf(header), header }),
+    )
+  }
+
+  /** The node's own votes (from what it published). */
+  ownVotes(): string[] {
+    return this.published
+      .map((m) => m.value.content)
+      .filter((c) => c.type === CONTENT.precommit || c.type === CONTENT.commit)
+      .map(
+        (c) =>
+          `${c.type.slice(9)} ${c.height}/${c.round} ${c.block === null ? 'nil' : String(c.block).slice(0, 8)}`,
+      )
+  }
+
+  /** A block over the given transaction-feed messages (cuts built from them), on `parent`. */
+  header(
+    height: number,
+    parent: string,
+    messages: readonly VerifiedMessage[],
+    from?: Record<string, number>,
+  ): BlockHeader {
+    const byFeed = new Map<FeedId, VerifiedMessage[]>()
+    for (const m of messages) byFeed.set(m.value.author, [...(byFeed.get(m.value.author) ?? []), m])
+    const feeds = [...byFeed.keys()].sort()
+    const ids: string[] = []
+    let txCount = 0
+    const cuts = feeds.map((feed) => {
+      const ms = byFeed.get(feed)!.sort((a, b) => a.value.sequence - b.value.sequence)
+      for (const m of ms) {
+        ids.push(m.id)
+        txCount += (txItemsOf(m.value.content) ?? []).length
+      }
+      return { feed, from: from?.[feed] ?? ms[0]!.value.sequence, to: ms[ms.length - 1]!.value.sequence }
+    })
+    return {
+      network: NETWORK_ID,
+      height,
+      slot: this.node.view.emptyChain.slot(height),
+      parent: parent as Digest,
+      cuts,
+      txCount,
+      txRoot: merkleRootOfTexts(ids),
+    }
   }
 }

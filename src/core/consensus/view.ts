@@ -391,15 +391,12 @@ export class ConsensusView<S = unknown, T = unknown> {
     }
     const value = voteValue(vote)
     const previous = tally.byOwner.get(owner)
-    if (previous) {
-      if (previous.value !== value && previous.message.id !== message.id)
-        this.convict(
-          owner,
-          this.voteEvidence(owner, vote.stage, vote.height, vote.round, previous.message, message),
-        )
-      return
-    }
-    tally.add({ owner, value, vote, message })
+    if (!tally.add({ owner, value, vote, message })) return
+    if (previous && previous.value !== value)
+      this.convict(
+        owner,
+        this.voteEvidence(owner, vote.stage, vote.height, vote.round, previous.message, message),
+      )
     if (tally.count(value) === set.q) this.quorumReached(vote, value)
   }
 
