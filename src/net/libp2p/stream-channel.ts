@@ -55,6 +55,8 @@ export interface StreamChannelOptions {
   readonly highWaterMark?: number
   /** A graceful close that has not finished after this long becomes an abort. */
   readonly closeTimeoutMs?: number
+  /** `send` waits while more than this many bytes wait in the stream's write buffer. */
+  readonly maxWriteBuffer?: number
 }
 
 export interface StreamChannelDeps {
@@ -81,10 +83,14 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
   const highWaterMark = options.highWaterMark ?? 256
   const lowWaterMark = Math.floor(highWaterMark / 2)
   const closeTimeoutMs = options.closeTimeoutMs ?? 2_000
+  const maxWriteBuffer = options.maxWriteBuffer ?? 256 * 1024
 
+  // maxDataLength bounds each frame (checked on its length prefix); one 'message' event may carry
+  // many frames at once (a muxer hands over what its window let through), so the decoder's buffer
+  // limit is only a backstop above the largest chunk a muxer delivers.
   const decoder = new LengthPrefixedDecoder({
     maxDataLength: maxFrameLength,
-    maxBufferSize: maxFrameLength + 16,
+    maxBufferSize: 32 * 1024 * 1024,
   })
   const queue: Uint8Array[] = []
   let readEnded = false
@@ -143,11 +149,38 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
     stream.removeEventListener('remoteCloseWrite', onRemoteCloseWrite)
     stream.removeEventListener('close', onClose)
   }
+  // While paused, what the muxer already let the peer send waits in the stream's read buffer: yamux
+  // lets a peer run up to its 16 MiB window ahead, over the stream's 4 MiB default (which would reset
+  // the stream). Bounded by the window either way; the engine's own window keeps it far lower.
+  stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, 17 * 1024 * 1024)
   stream.addEventListener('message', onMessage)
   stream.addEventListener('remoteCloseWrite', onRemoteCloseWrite)
   stream.addEventListener('close', onClose)
   if (stream.status !== 'open') finish({ reason: `stream is ${stream.status}`, local: false })
   else if (stream.remoteWriteStatus !== 'writable') finishRead()
+
+  /**
+   * Backpressure on sends: resolves once the stream's write buffer is under `maxWriteBuffer`.
+   * (`send() === false` then `onDrain()` is not enough: a muxer may emit 'drain' while its window to
+   * the peer is still shut, and the buffer would grow without bound.)
+   */
+  const waitForRoom = async (): Promise<void> => {
+    while (stream.writeBufferLength > maxWriteBuffer) {
+      if (endInfo || stream.writeStatus !== 'writable')
+        throw new ChannelClosedError(endInfo?.reason ?? `stream is ${stream.writeStatus}`)
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stream.removeEventListener('drain', done)
+          stream.removeEventListener('idle', done)
+          stream.removeEventListener('close', done)
+          resolve()
+        }
+        stream.addEventListener('drain', done)
+        stream.addEventListener('idle', done)
+        stream.addEventListener('close', done)
+      })
+    }
+  }
 
   async function* frames(): AsyncGenerator<Uint8Array> {
     while (true) {
@@ -188,20 +221,13 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
       const bytes = new Uint8Array(prefix.byteLength + frame.byteLength)
       bytes.set(prefix, 0)
       bytes.set(frame, prefix.byteLength)
-      let more: boolean
       try {
-        more = stream.send(bytes)
+        stream.send(bytes)
       } catch (e) {
         throw new ChannelClosedError((e as Error).message)
       }
       deps.onBytes?.('out', bytes.byteLength)
-      if (!more) {
-        try {
-          await stream.onDrain()
-        } catch (e) {
-          throw new ChannelClosedError(`closed while sending: ${(e as Error).message}`)
-        }
-      }
+      await waitForRoom()
     },
     close(reason?: string): void {
       if (endInfo) return
