@@ -154,7 +154,10 @@ export class ValidatorSession {
    * so the tab keeps one peer id without storing another secret, and it is never the identity key.
    */
   networkParts(): { store: FeedStore; identity: FeedId; peerKeySeed: Uint8Array } {
-    const peerKeySeed = hmac(sha512, this.keys.seed, utf8Encode('blockfin/libp2p-peer-key/v1')).subarray(0, 32)
+    const peerKeySeed = hmac(sha512, this.keys.seed, utf8Encode('blockfin/libp2p-peer-key/v1')).subarray(
+      0,
+      32,
+    )
     return { store: this.store, identity: this.keys.id, peerKeySeed }
   }
 
