@@ -9,7 +9,7 @@ import '../../src/node/polyfills'
 import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createNodeBackend } from '../../src/crypto/node'
+import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
 import { describeDataDirError } from './data-dir'
 import { type Relay, type RelayStartError, startRelay } from './relay'
 import { openLevelAdapter } from './store/level-adapter'
@@ -101,6 +101,7 @@ const started = await startRelay(
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     now: () => new Date(),
     ed25519: createNodeBackend(),
+    hasher: createNodeHasher(),
     openFeedAdapter: openLevelAdapter,
   },
 )

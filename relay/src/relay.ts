@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
+import type { MessageHasher } from '../../src/core/feed/hasher'
 import type { KeyPair } from '../../src/core/identity/keys'
 import { err, ok, type Result } from '../../src/core/result'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
@@ -48,6 +49,8 @@ export interface RelayDeps extends DataDirDeps {
   readonly ed25519: Ed25519Backend
   readonly openFeedAdapter: (options: { path: string }) => Promise<FeedStorageAdapter>
   readonly fetch?: typeof fetch
+  /** Message hashing for the store (node:crypto in the CLI); the store's default otherwise. */
+  readonly hasher?: MessageHasher
 }
 
 export type RelayStartError =
@@ -101,7 +104,10 @@ export async function startRelay(
   } catch (e) {
     return err({ code: 'FEED_STORE_UNAVAILABLE', path: paths.feeds, reason: (e as Error).message })
   }
-  const store = await FeedStore.open({ networkKey: network.key }, { adapter, ed25519: deps.ed25519 })
+  const store = await FeedStore.open(
+    { networkKey: network.key },
+    { adapter, ed25519: deps.ed25519, ...(deps.hasher ? { hasher: deps.hasher } : {}) },
+  )
 
   const roles = await ensureMessagenodeRoles(
     { owner: relayKeys, networkId: network.id },

@@ -17,6 +17,7 @@ import createDebug from 'debug'
 import { checkNetwork, type NetworkDescriptor } from '../../src/app/network'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import { decodeBase64 } from '../../src/core/encoding/base64'
+import type { MessageHasher } from '../../src/core/feed/hasher'
 import type { MessageContent } from '../../src/core/feed/message'
 import type { FeedId } from '../../src/core/identity/ids'
 import { exportKeys, importKeysText, type KeyPair, keyPairFromSeed } from '../../src/core/identity/keys'
@@ -58,6 +59,7 @@ export interface HeadlessValidatorDeps {
   readonly now: () => number
   readonly fetch: typeof fetch
   readonly openFeedAdapter: (options: { path: string }) => Promise<FeedStorageAdapter>
+  readonly hasher?: MessageHasher
 }
 
 export type ValidatorStartError =
@@ -190,7 +192,7 @@ export async function startHeadlessValidator(
   }
   const store = await FeedStore.open(
     { networkKey: decodeBase64(network.value.key, 32)! },
-    { adapter, ed25519: deps.ed25519 },
+    { adapter, ed25519: deps.ed25519, ...(deps.hasher ? { hasher: deps.hasher } : {}) },
   )
   const messagenodes = new Set<FeedId>((network.value.genesis.messagenodes as FeedId[] | undefined) ?? [])
   if (network.value.relayId) messagenodes.add(network.value.relayId)

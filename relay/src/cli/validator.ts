@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createNodeBackend } from '../../../src/crypto/node'
+import { createNodeBackend, createNodeHasher } from '../../../src/crypto/node'
 import { openLevelAdapter } from '../store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator, type ValidatorStartError } from '../validator'
 
@@ -107,6 +107,7 @@ const started = await startHeadlessValidator(
   { dataDir, relay: relayTarget },
   {
     ed25519: createNodeBackend(),
+    hasher: createNodeHasher(),
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     now: () => Date.now(),
     fetch: (...a) => fetch(...a),
