@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FeedId } from '../src/core/identity/ids'
 import { keyPairFromSeed } from '../src/core/identity/keys'
-import { createNodeBackend } from '../src/crypto/node'
+import { createNodeBackend, createNodeHasher } from '../src/crypto/node'
 import { openFollowGraph } from '../src/net/follow-graph'
 import { createChannelPair } from '../src/net/replication/channel'
 import { createReplicationEngine } from '../src/net/replication/engine'
@@ -22,8 +22,10 @@ const seed = (n: number) => Uint8Array.from({ length: 32 }, (_, i) => (n * 31 + 
 
 export async function runReplicationBench(count: number): Promise<number> {
   const ed25519 = createNodeBackend()
+  const hasher = createNodeHasher()
   const authors = Array.from({ length: AUTHORS }, (_, a) => keyPairFromSeed(seed(a + 1)))
-  const open = () => FeedStore.open({ networkKey: NETWORK_KEY }, { adapter: createMemoryAdapter(), ed25519 })
+  const open = () =>
+    FeedStore.open({ networkKey: NETWORK_KEY }, { adapter: createMemoryAdapter(), ed25519, hasher })
   const source = await open()
   const sink = await open()
   await Promise.all(

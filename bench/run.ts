@@ -9,6 +9,7 @@
 import { runInChromium } from './chromium'
 import type { FeedBenchResult } from './feed-bench'
 import { runNodeFeedBench } from './node'
+import { runReplicationBench } from './replication'
 
 const quick = process.argv.includes('--quick')
 const COUNT = quick ? 2000 : 20_000
@@ -36,6 +37,14 @@ async function main(): Promise<void> {
   )
   const node = await runNodeFeedBench(COUNT)
   printFeedTable('Node (relay, headless validator)', node.results, 0.6)
+  const raw = node.results[0]!.rawVerifyPerSec
+  console.log('\n## Replication (issue 3): in process, engine to engine, every signature verified')
+  console.log('| messages | replicated/s | raw verify/s (this run) | ratio |')
+  console.log('| --- | --- | --- | --- |')
+  for (const n of quick ? [2000] : [10_000, 100_000]) {
+    const rate = await runReplicationBench(n)
+    console.log(`| ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} |`)
+  }
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
 }
