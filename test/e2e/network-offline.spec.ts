@@ -74,4 +74,34 @@ test.describe('offline first', () => {
       b.page.locator(`[data-testid="replicated-feed"][data-feed="${a.identity}"]`),
     ).toHaveAttribute('data-sequence', '201')
   })
+  test('a tab loaded offline runs without libp2p, says so, and starts it once the browser is online', async ({
+    browser,
+  }) => {
+    test.setTimeout(180_000)
+    relay ??= await startRelayProcess({ dataDir, port: await freePort() })
+    const tab = await openTab(browser, relay.url)
+    tabs.push(tab)
+    // The service worker controls the page, so a reload works offline.
+    await tab.page.evaluate(async () => {
+      await navigator.serviceWorker.ready
+      if (!navigator.serviceWorker.controller)
+        await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve))
+    })
+    await tab.context.setOffline(true)
+    await tab.page.reload()
+    await expect(tab.page.getByTestId('identity-id')).toHaveText(tab.identity)
+    await expect(tab.page.getByTestId('node-state')).toHaveAttribute('data-state', 'waiting for network')
+    await expect(tab.page.getByTestId('connection-state')).toHaveAttribute('data-state', 'offline')
+    await expect(tab.page.getByTestId('sync-state')).toHaveAttribute('data-state', 'appending locally')
+    await append(tab, 'signed before libp2p ever started')
+
+    await tab.context.setOffline(false)
+    await expect(tab.page.getByTestId('node-state')).toHaveAttribute('data-state', 'running', {
+      timeout: 60_000,
+    })
+    await expect(tab.page.getByTestId('relay-state')).toHaveAttribute('data-state', 'connected', {
+      timeout: 60_000,
+    })
+    await waitForRelayFeed(relay.url, tab.identity, 1)
+  })
 })
