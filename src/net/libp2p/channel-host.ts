@@ -64,8 +64,8 @@ export interface ChannelHost {
 export const isDirectConnection = (c: Connection): boolean => c.direct && c.limits === undefined
 
 interface Entry extends ChannelInfo {
-  readonly since: number
-  seq: number
+  /** Arrival order on this side (the oldest of one opener's duplicates is kept). */
+  readonly seq: number
 }
 
 export async function startChannelHost(
@@ -87,7 +87,7 @@ export async function startChannelHost(
       { peer, maxFrameLength: options.maxFrameLength ?? MAX_FRAME_LENGTH },
       { stream, ...(deps.onBytes ? { onBytes: deps.onBytes } : {}) },
     )
-    const entry: Entry = { channel, connection, opened, since: Date.now(), seq: seq++ }
+    const entry: Entry = { channel, connection, opened, seq: seq++ }
     let set = byPeer.get(peer)
     if (!set) {
       set = new Set()
