@@ -8,6 +8,7 @@
 
 import { runInChromium } from './chromium'
 import type { FeedBenchResult } from './feed-bench'
+import { relayToTab, relayToValidator, tabCatchUp, tabToTab } from './network'
 import { runNodeFeedBench } from './node'
 import { runReplicationBench } from './replication'
 
@@ -44,6 +45,23 @@ async function main(): Promise<void> {
   for (const n of quick ? [2000] : [10_000, 100_000]) {
     const rate = await runReplicationBench(n)
     console.log(`| ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} |`)
+  }
+  console.log('\n## Network (issue 3): loopback, real processes and tabs, every signature verified')
+  console.log('| path | messages | msgs/s | raw verify/s (Node, this run) | ratio | target |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  const sizes = quick ? [2000] : [10_000, 100_000]
+  const network: [string, (n: number) => Promise<number>, number[], number | null][] = [
+    ['relay process to headless validator process (LevelDB)', relayToValidator, sizes, 10_000],
+    ['relay to a tab (IndexedDB)', relayToTab, sizes, 8_000],
+    ['new tab catch-up (the app, from navigation)', tabCatchUp, [quick ? 2000 : 10_000], null],
+    ['tab to tab over WebRTC', tabToTab, [quick ? 2000 : 10_000], null],
+  ]
+  for (const [label, run, counts, target] of network) {
+    for (const n of counts) {
+      const rate = await run(n)
+      const verdict = target === null ? '' : `>= ${fmt(target)}/s: ${rate >= target ? 'met' : 'NOT met'}`
+      console.log(`| ${label} | ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} | ${verdict} |`)
+    }
   }
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-chromium.sh
+npm run build --silent >/dev/null
 exec node --import tsx bench/run.ts "$@"
