@@ -10,7 +10,7 @@ import { registerPwa } from './app/pwa-updates'
 import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
 import type { FeedId } from './core/identity/ids'
-import { selectBrowserBackend } from './crypto/browser'
+import { selectBrowserBackend, selectBrowserHasher } from './crypto/browser'
 import { openIdentityStore } from './store/identity-store'
 import { openIndexedDbAdapter } from './store/indexeddb-adapter'
 
@@ -33,6 +33,7 @@ async function openSession(events: { onWaitingForOtherTab: () => void }) {
       identityStore,
       openFeedAdapter: openIndexedDbAdapter,
       ed25519,
+      hasher: selectBrowserHasher(),
       randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)),
       now: () => Date.now(),
     },

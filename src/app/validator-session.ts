@@ -3,6 +3,7 @@ import { sha512 } from '@noble/hashes/sha2.js'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { utf8Encode } from '../core/encoding/bytes'
+import type { MessageHasher } from '../core/feed/hasher'
 import { messageIdOfText } from '../core/feed/message'
 import type { FeedId, MessageId } from '../core/identity/ids'
 import {
@@ -52,6 +53,8 @@ export interface ValidatorSessionDeps {
   readonly identityStore: SessionIdentityStore
   readonly openFeedAdapter: (options: { name: string }) => Promise<FeedStorageAdapter>
   readonly ed25519: Ed25519Backend
+  /** Batch message hashing (WebCrypto in the tab); the store's pure-JavaScript default otherwise. */
+  readonly hasher?: MessageHasher
   /** Cryptographic randomness (crypto.getRandomValues in the browser). */
   readonly randomBytes: (length: number) => Uint8Array
   readonly now: () => number
@@ -99,7 +102,7 @@ export class ValidatorSession {
     }
     const store = await FeedStore.open(
       { networkKey: network.value.keyBytes },
-      { adapter, ed25519: deps.ed25519 },
+      { adapter, ed25519: deps.ed25519, hasher: deps.hasher },
     )
     return ok(new ValidatorSession(network.value, keys, store, deps))
   }
