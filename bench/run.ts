@@ -7,6 +7,7 @@
  */
 
 import { runInChromium } from './chromium'
+import { printConsensusTable, QUICK_CONFIGS, runConsensusBench } from './consensus'
 import type { FeedBenchResult } from './feed-bench'
 import { relayToTab, relayToValidator, tabCatchUp, tabToTab } from './network'
 import { runNodeFeedBench } from './node'
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} | ${verdict} |`)
     }
   }
+  printConsensusTable(await runConsensusBench(quick ? QUICK_CONFIGS : undefined), console.log)
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
 }

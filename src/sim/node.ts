@@ -24,7 +24,7 @@ import type { FeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
 import type { Role, RoleKeyPair } from '../core/identity/roles'
 import type { AppModule } from '../core/ledger/module'
-import { itemId, type SignedItem } from '../core/ledger/signed-item'
+import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
 import { FeedStore } from '../store/feed-store'
 import { createMemoryAdapter, MemoryDisk } from '../store/memory-adapter'
@@ -51,6 +51,10 @@ export interface NodeHost {
   peers(of: number): readonly number[]
   readonly diskDelayMs: number
   readonly syncIntervalMs: number
+  /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
+  readonly signedBytesOf?: SignedBytesOf
+  /** False: do not keep each node's events (long benchmark runs). */
+  readonly keepEvents?: boolean
   /** Hooks for invariants and Byzantine behaviour. */
   onEvent(node: SimNode, event: ConsensusEvent): void
   onPublished(node: SimNode, message: VerifiedMessage): void
@@ -99,7 +103,8 @@ export class SimNode implements Endpoint {
   }
 
   private get txContext() {
-    return { networkKey: this.host.networkKey, networkId: this.host.genesis.networkId }
+    const { networkKey, genesis, signedBytesOf } = this.host
+    return { networkKey, networkId: genesis.networkId, signedBytesOf }
   }
 
   get ed25519(): Ed25519Backend {
@@ -173,7 +178,7 @@ export class SimNode implements Endpoint {
     const publishes: Publish[] = []
     for (const o of outputs) {
       if (o.kind === 'event') {
-        this.events.push(o.event)
+        if (this.host.keepEvents !== false) this.events.push(o.event)
         this.host.onEvent(this, o.event)
       } else if (o.kind === 'set-timer') {
         this.host.after(o.delayMs, () => this.timeout(o.key, epoch))

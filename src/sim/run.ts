@@ -44,6 +44,7 @@ import {
   withholdingMessagenode,
   withholdingValidator,
 } from './byzantine'
+import { nativeSignedBytes } from './native-hmac'
 import { CALM, SimNetwork } from './network'
 import { type NodeHost, SimNode } from './node'
 import { Prng } from './prng'
@@ -206,6 +207,7 @@ export class World {
       after: (d, task) => this.scheduler.after(d, task),
       send: (from, to, payload) => this.net.send(from, to, payload),
       peers: (of) => this.nodes.filter((n) => n.index !== of).map((n) => n.index),
+      signedBytesOf: nativeSignedBytes(this.networkKey),
       diskDelayMs: 1,
       syncIntervalMs: 100,
       onEvent: (node, event) => this.onEvent(node, event),

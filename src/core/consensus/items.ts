@@ -13,10 +13,12 @@ import type { KeyPair } from '../identity/keys'
 import { checkRoleCertificate } from '../identity/roles'
 import type { AppCheckError, AppModule } from '../ledger/module'
 import {
+  defaultSignedBytes,
   hasExactKeys,
   isPositiveSafeInteger,
   itemId,
   itemVerifyRequest,
+  type SignedBytesOf,
   type SignedItem,
   signItem,
 } from '../ledger/signed-item'
@@ -179,12 +181,12 @@ export function decodeItem<T>(app: AppModule<unknown, T>, value: unknown): Resul
 export function itemSignatureRequest<T>(
   app: AppModule<unknown, T>,
   item: TxItem<T>,
-  networkKey: Uint8Array | null,
+  bytesOf: SignedBytesOf,
 ): VerifyRequest | undefined {
   if (item.kind === 'evidence') return undefined
   return item.kind === 'member'
-    ? itemVerifyRequest(item.tx, item.tx.admin, networkKey)
-    : app.verifyRequest(item.tx, networkKey)
+    ? itemVerifyRequest(item.tx, item.tx.admin, bytesOf)
+    : itemVerifyRequest(item.tx as unknown as SignedItem, app.signerOf(item.tx), bytesOf)
 }
 
 /** The items of a `blockfin/tx` content, or undefined when the content is not one. */
@@ -198,6 +200,8 @@ export function txItemsOf(content: MessageContent): readonly unknown[] | undefin
 export interface TxVerifyContext {
   readonly networkKey: Uint8Array | null
   readonly networkId: string
+  /** The signed bytes of an item's unsigned text (default: the feed layer's network HMAC in JavaScript). */
+  readonly signedBytesOf?: SignedBytesOf
 }
 
 /**
@@ -215,6 +219,7 @@ export async function verifyTransactions<T>(
   const at: number[] = []
   const result = items.map(() => false)
   const evidence: Promise<void>[] = []
+  const bytesOf = ctx.signedBytesOf ?? defaultSignedBytes(ctx.networkKey)
   items.forEach((value, i) => {
     const d = decodeItem(app, value)
     if (!d.ok) return
@@ -227,7 +232,7 @@ export async function verifyTransactions<T>(
       )
       return
     }
-    const r = itemSignatureRequest(app, d.value, ctx.networkKey)
+    const r = itemSignatureRequest(app, d.value, bytesOf)
     if (!r) return
     requests.push(r)
     at.push(i)
@@ -256,11 +261,21 @@ async function verifyEvidenceItem(
 
 /** The envelope a feed adds around content, generously counted, so a packed message stays under the limit. */
 const ENVELOPE_ALLOWANCE = 700
+/** An item sits 6 spaces deeper in a message than on its own (message, content, txs array). */
+const NESTING = 6
+
+/** An item's length inside a message's canonical text, from its own canonical text. */
+function nestedLength(item: SignedItem): number {
+  const text = encodeCanonical(item)
+  let lines = 1
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lines++
+  return text.length + NESTING * lines
+}
 
 /**
  * Packs items into as few `blockfin/tx` contents as fit: at most `maxPerMessage` items each and
  * under the message size limit once signed. An item too big for a message on its own is returned
- * in `tooLarge`.
+ * in `tooLarge`. Sizes are summed, not re-encoded, so packing is linear.
  */
 export function packTxContents(
   items: readonly SignedItem[],
@@ -268,21 +283,23 @@ export function packTxContents(
 ): { contents: MessageContent[]; tooLarge: SignedItem[] } {
   const contents: MessageContent[] = []
   const tooLarge: SignedItem[] = []
+  const budget = MAX_MESSAGE_LENGTH - ENVELOPE_ALLOWANCE
   let current: SignedItem[] = []
-  const fits = (batch: SignedItem[]) =>
-    encodeCanonical({ content: { type: CONTENT.tx, txs: batch } }).length + ENVELOPE_ALLOWANCE <=
-    MAX_MESSAGE_LENGTH
+  let size = 0
   const flush = () => {
     if (current.length > 0) contents.push({ type: CONTENT.tx, txs: current as unknown as MessageContent[] })
     current = []
+    size = 0
   }
   for (const item of items) {
-    if (!fits([item])) {
+    const length = nestedLength(item) + 2 // and the ",\n" that separates it
+    if (length > budget) {
       tooLarge.push(item)
       continue
     }
-    if (current.length >= maxPerMessage || !fits([...current, item])) flush()
+    if (current.length >= maxPerMessage || size + length > budget) flush()
     current.push(item)
+    size += length
   }
   flush()
   return { contents, tooLarge }

@@ -5,7 +5,7 @@
  * deterministic: the same state and the same items give the same results and the same root on
  * every validator, which is what the seal stage certifies.
  */
-import type { VerifyRequest } from '../crypto/ed25519'
+import type { FeedId } from '../identity/ids'
 import type { Digest } from '../merkle'
 import type { Result } from '../result'
 
@@ -27,8 +27,8 @@ export interface AppModule<State, Tx> {
   genesis(): State
   /** Stateless checks (shape, ranges); the signature is checked separately, in batch. */
   check(item: unknown): Result<Tx, AppCheckError>
-  /** The signature check of a well-formed item (undefined when its signer or signature is malformed). */
-  verifyRequest(tx: Tx, networkKey: Uint8Array | null): VerifyRequest | undefined
+  /** Whose key must have signed the item (its signature is checked by the consensus, in batch). */
+  signerOf(tx: Tx): FeedId
   /** Deterministic: never throws for bad items, marks them failed. Does not mutate `state`. */
   executeBlock(state: State, txs: readonly { id: Digest; tx: Tx }[]): { state: State; results: TxResult[] }
   stateRoot(state: State): Digest

@@ -11,7 +11,7 @@ import type { KeyPair } from '../identity/keys'
 import { type Digest, merkleRootOfTexts } from '../merkle'
 import { err, ok, type Result } from '../result'
 import type { AppCheckError, AppModule, TxResult } from './module'
-import { hasExactKeys, isPositiveSafeInteger, itemVerifyRequest, signItem } from './signed-item'
+import { hasExactKeys, isPositiveSafeInteger, signItem } from './signed-item'
 
 export interface Transfer {
   readonly type: 'transfer'
@@ -91,7 +91,7 @@ export function createPaymentsLedger(options: PaymentsOptions): AppModule<Paymen
     itemType: 'transfer',
     genesis: () => ({ accounts: new Map(genesisAccounts) }),
     check: checkTransfer,
-    verifyRequest: (tx, networkKey) => itemVerifyRequest(tx, tx.from, networkKey),
+    signerOf: (tx) => tx.from,
 
     executeBlock(state, txs) {
       const accounts = new Map(state.accounts)

@@ -27,21 +27,42 @@ export async function signItem<T extends Record<string, unknown>>(
   return { ...unsigned, signature: encodeSignature(signature) }
 }
 
+/**
+ * The bytes an item's signer signed, from the canonical text without the signature. The default
+ * is the feed layer's (HMAC-SHA-512-256 with the network key, in JavaScript); a runtime may pass
+ * the same function from a native library.
+ */
+export type SignedBytesOf = (unsignedText: string) => Uint8Array
+
+export const defaultSignedBytes =
+  (networkKey: Uint8Array | null): SignedBytesOf =>
+  (text) =>
+    signedBytes(text, networkKey)
+
 /** What the signature check needs, or undefined when the signer id or signature is malformed. */
 export function itemVerifyRequest(
   item: SignedItem,
   signer: FeedId,
-  networkKey: Uint8Array | null,
+  bytesOf: SignedBytesOf,
 ): VerifyRequest | undefined {
   const publicKey = publicKeyOfFeedId(signer)
   const signature = decodeSignature(item.signature)
   if (!publicKey || !signature) return undefined
   const { signature: _, ...unsigned } = item as unknown as Record<string, unknown>
-  return { publicKey, message: signedBytes(encodeCanonical(unsigned), networkKey), signature }
+  return { publicKey, message: bytesOf(encodeCanonical(unsigned)), signature }
 }
 
-/** The id of an item: sha256 of its canonical text, signature included. */
-export const itemId = (item: SignedItem): Digest => digestOfText(encodeCanonical(item))
+const ids = new WeakMap<object, Digest>()
+
+/** The id of an item: sha256 of its canonical text, signature included (remembered per object). */
+export function itemId(item: SignedItem): Digest {
+  let id = ids.get(item)
+  if (!id) {
+    id = digestOfText(encodeCanonical(item))
+    ids.set(item, id)
+  }
+  return id
+}
 
 /** True when `value`'s own keys are exactly `keys`, in that order (one spelling per item). */
 export function hasExactKeys(value: unknown, keys: readonly string[]): value is Record<string, unknown> {
