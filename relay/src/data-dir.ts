@@ -1,11 +1,13 @@
 import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import createDebug from 'debug'
+import { type ConsensusParams, DEFAULT_PARAMS } from '../../src/core/consensus'
 import { decodeBase64, encodeBase64 } from '../../src/core/encoding/base64'
 import { encodeCanonical, messageIdOfText } from '../../src/core/feed/message'
 import { type FeedId, isFeedId, isMessageId, type MessageId } from '../../src/core/identity/ids'
 import { exportKeys, importKeysText, type KeyPair, keyPairFromSeed } from '../../src/core/identity/keys'
 import { err, ok, type Result } from '../../src/core/result'
+import { consensusGenesisOf } from '../../src/runtime/genesis'
 
 const log = createDebug('blockfin:relay:data-dir')
 
@@ -18,6 +20,7 @@ export interface DataDirPaths {
   readonly network: string
   readonly relayIdentity: string
   readonly adminIdentity: string
+  readonly validatorIdentity: string
   readonly feeds: string
 }
 
@@ -27,6 +30,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     network: join(root, 'network.json'),
     relayIdentity: join(root, 'relay-identity.json'),
     adminIdentity: join(root, 'admin-identity.json'),
+    validatorIdentity: join(root, 'validator-identity.json'),
     feeds: join(root, 'feeds'),
   }
 }
@@ -34,7 +38,7 @@ export function dataDirPaths(root: string): DataDirPaths {
 /** The network's founding document. Its canonical JSON text names the network: id = `%sha256.sha256` of it. */
 export interface Genesis {
   type: 'blockfin/genesis'
-  version: 1
+  version: 2
   name: string
   /** base64 of the 32-byte network key every signature is HMAC-bound to. */
   networkKey: string
@@ -43,7 +47,15 @@ export interface Genesis {
   admins: FeedId[]
   validators: FeedId[]
   allocations: Record<string, number>
+  /** Consensus parameters every node of the network uses (docs/protocol.md, section 15). */
+  params: ConsensusParams
 }
+
+/**
+ * What the admin account holds at genesis: it funds participants admitted through an invite, so a
+ * demo participant can send transfers from the first minute.
+ */
+export const GENESIS_FAUCET_BALANCE = 1_000_000_000
 
 /** Set when this relay joined a network another relay created (BLOCKFIN_JOIN). */
 export interface JoinedFrom {
@@ -97,7 +109,13 @@ export interface DataDir {
   readonly created: boolean
   readonly network: NetworkInfo
   readonly relayKeys: KeyPair
-  readonly adminKeys: KeyPair
+  /** Present where the network was created (a joined relay holds no admin key). */
+  readonly adminKeys: KeyPair | undefined
+  /**
+   * The relay's own validator, one vote among n: the network seals from its first second, before
+   * anyone joins (present where the network was created).
+   */
+  readonly validatorKeys: KeyPair | undefined
 }
 
 /** Key files must be private to their owner: any group or world permission bit is refused. */
@@ -111,7 +129,14 @@ const FORBIDDEN_KEY_BITS = 0o077
  * network.json with a fresh 32-byte network key. Refuses key files readable by group or others.
  */
 export async function openDataDir(
-  options: { readonly path: string; readonly join?: JoinSource },
+  options: {
+    readonly path: string
+    readonly join?: JoinSource
+    /** A new network only: more genesis Messagenodes (other relays' keys, made beforehand). */
+    readonly extraMessagenodes?: readonly FeedId[]
+    /** A new network only: consensus parameters other than the defaults. */
+    readonly params?: Partial<ConsensusParams>
+  },
   deps: DataDirDeps,
 ): Promise<Result<DataDir, DataDirError>> {
   const paths = dataDirPaths(options.path)
@@ -119,11 +144,17 @@ export async function openDataDir(
   if (!dir.ok) return dir
 
   const networkExists = await exists(paths.network)
-  // A network already names its Messagenode and admin: their keys cannot be made up again.
+  // A network already names its Messagenode, admin and validator: their keys cannot be made up again.
   const relayKeys = await loadOrCreateKeyFile(paths.relayIdentity, !networkExists, deps)
   if (!relayKeys.ok) return relayKeys
-  const adminKeys = await loadOrCreateKeyFile(paths.adminIdentity, !networkExists, deps)
+  const creating = !networkExists && !options.join
+  const optionalKey = async (path: string) =>
+    creating || (await exists(path)) ? loadOrCreateKeyFile(path, creating, deps) : ok(undefined)
+  const adminKeys = await optionalKey(paths.adminIdentity)
   if (!adminKeys.ok) return adminKeys
+  const validatorKeys = await optionalKey(paths.validatorIdentity)
+  if (!validatorKeys.ok) return validatorKeys
+  const keys = { relayKeys: relayKeys.value, adminKeys: adminKeys.value, validatorKeys: validatorKeys.value }
 
   if (!networkExists && options.join) {
     const joined = checkNetworkJson(options.join.network, options.join.from)
@@ -142,8 +173,7 @@ export async function openDataDir(
       paths,
       created: false,
       network: { ...joined.value, joined: file.joined! },
-      relayKeys: relayKeys.value,
-      adminKeys: adminKeys.value,
+      ...keys,
     })
   }
 
@@ -156,8 +186,7 @@ export async function openDataDir(
         paths,
         created: false,
         network: network.value,
-        relayKeys: relayKeys.value,
-        adminKeys: adminKeys.value,
+        ...keys,
       })
     }
     const { genesis } = network.value
@@ -167,40 +196,48 @@ export async function openDataDir(
         path: paths.network,
         reason: `the relay key (${relayKeys.value.id}) is not a Messagenode of this network`,
       })
-    if (!genesis.admins.includes(adminKeys.value.id))
+    if (adminKeys.value && !genesis.admins.includes(adminKeys.value.id))
       return err({
         code: 'NETWORK_FILE_INVALID',
         path: paths.network,
         reason: `the admin key (${adminKeys.value.id}) is not an admin of this network`,
+      })
+    if (validatorKeys.value && !genesis.validators.includes(validatorKeys.value.id))
+      return err({
+        code: 'NETWORK_FILE_INVALID',
+        path: paths.network,
+        reason: `the validator key (${validatorKeys.value.id}) is not a genesis validator of this network`,
       })
     log('reused network %s in %s', network.value.id, paths.root)
     return ok({
       paths,
       created: false,
       network: network.value,
-      relayKeys: relayKeys.value,
-      adminKeys: adminKeys.value,
+      ...keys,
     })
   }
 
+  if (!keys.adminKeys || !keys.validatorKeys)
+    throw new Error('a new network creates its admin and validator keys')
   const networkKey = deps.randomBytes(32)
   const genesis: Genesis = {
     type: 'blockfin/genesis',
-    version: 1,
+    version: 2,
     name: 'local',
     networkKey: encodeBase64(networkKey),
     createdAt: deps.now().toISOString(),
-    messagenodes: [relayKeys.value.id],
-    admins: [adminKeys.value.id],
-    validators: [],
-    allocations: {},
+    messagenodes: [...new Set([relayKeys.value.id, ...(options.extraMessagenodes ?? [])])],
+    admins: [keys.adminKeys.id],
+    validators: [keys.validatorKeys.id],
+    allocations: { [keys.adminKeys.id]: GENESIS_FAUCET_BALANCE },
+    params: { ...DEFAULT_PARAMS, ...options.params },
   }
   const network: NetworkInfo = { id: networkIdOf(genesis), key: networkKey, name: genesis.name, genesis }
   const file: NetworkFile = { id: network.id, key: genesis.networkKey, genesis }
   const written = await writeFileAtomic(paths.network, `${JSON.stringify(file, null, 2)}\n`)
   if (!written.ok) return written
   log('created network %s in %s', network.id, paths.root)
-  return ok({ paths, created: true, network, relayKeys: relayKeys.value, adminKeys: adminKeys.value })
+  return ok({ paths, created: true, network, ...keys })
 }
 
 /** The network id: the message-style id of the genesis' canonical JSON text. */
@@ -306,12 +343,18 @@ function checkNetworkJson(json: unknown, path: string): Result<NetworkInfo, Data
   const invalid = (reason: string) => err({ code: 'NETWORK_FILE_INVALID' as const, path, reason })
   if (!isRecord(json) || !isRecord(json.genesis)) return invalid('expected {id, key, genesis}')
   const g = json.genesis
-  if (g.type !== 'blockfin/genesis' || g.version !== 1) return invalid('genesis is not blockfin/genesis v1')
+  if (g.type === 'blockfin/genesis' && g.version === 1)
+    return invalid(
+      'this is a genesis v1 network, from before consensus ran in the relay; move the data directory away to start a new network',
+    )
+  if (g.type !== 'blockfin/genesis' || g.version !== 2) return invalid('genesis is not blockfin/genesis v2')
   if (typeof g.name !== 'string' || typeof g.createdAt !== 'string')
     return invalid('genesis name and createdAt must be strings')
   if (!isFeedIdList(g.messagenodes) || !isFeedIdList(g.admins) || !isFeedIdList(g.validators))
     return invalid('genesis messagenodes, admins and validators must be lists of feed ids')
   if (!isRecord(g.allocations)) return invalid('genesis allocations must be an object')
+  const consensus = consensusGenesisOf(json.id as MessageId, g)
+  if (!consensus.ok) return invalid(consensus.error.reason)
   if (typeof json.key !== 'string') return invalid('key must be a string')
   const key = decodeBase64(json.key, 32)
   if (!key) return invalid('key must be the base64 of 32 bytes')

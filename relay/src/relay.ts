@@ -64,7 +64,9 @@ export type RelayStartError =
 export interface Relay {
   readonly network: NetworkInfo
   readonly relayKeys: KeyPair
-  readonly adminKeys: KeyPair
+  /** Where this relay created the network: the admin key (invites) and its own validator. */
+  readonly adminKeys: KeyPair | undefined
+  readonly validatorKeys: KeyPair | undefined
   readonly dataDir: string
   /** True on the first start of this data directory. */
   readonly createdNetwork: boolean
@@ -96,7 +98,7 @@ export async function startRelay(
   }
   const dir = await openDataDir({ path: options.dataDir, ...(joinSource ? { join: joinSource } : {}) }, deps)
   if (!dir.ok) return dir
-  const { network, relayKeys, adminKeys, paths } = dir.value
+  const { network, relayKeys, adminKeys, validatorKeys, paths } = dir.value
 
   let adapter: FeedStorageAdapter
   try {
@@ -206,6 +208,7 @@ export async function startRelay(
     network,
     relayKeys,
     adminKeys,
+    validatorKeys,
     dataDir: paths.root,
     createdNetwork: dir.value.created,
     port: http.port,

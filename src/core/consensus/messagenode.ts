@@ -156,8 +156,9 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
 
   private finish(): ConsensusOutput[] {
     if (this.replaying) {
-      this.view.takeOutputs()
-      return []
+      // Nothing is published or timed while replaying; events (executions, seals) are kept so a
+      // restarted runtime rebuilds what it shows (block index, balances).
+      return this.view.takeOutputs().filter((o) => o.kind === 'event')
     }
     this.evaluate()
     return this.view.takeOutputs()

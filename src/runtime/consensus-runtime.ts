@@ -1,0 +1,390 @@
+/**
+ * The live runtime around the pure consensus core (src/core/consensus/types.ts, "Runtime
+ * contract"): one validator or Messagenode over a FeedStore that replication fills. The same
+ * class runs in the tab (IndexedDB), the headless Node validator and the relay (LevelDB).
+ *
+ * - Start: replay the store into a fresh core (own role feeds first), then follow the store: every
+ *   message it accepts (from replication or from this node's own publishing) goes to the core, in
+ *   store order, through one serial queue.
+ * - Outputs: `publish` is signed and appended (durable before replication sees it: replication
+ *   sends what the store holds); `set-timer` goes to the clock; `event`s go to listeners.
+ * - Submissions: items are checked (shape and signature, in one batch) before the core sees them;
+ *   the answer says which were accepted, and accepted ones are in the transaction feed (durable)
+ *   when `submit` resolves.
+ *
+ * Known limit: a fork's other branch is refused by the store and never reaches the core here (the
+ * simulator shows both branches to the core); the fork evidence itself does.
+ */
+import createDebug from 'debug'
+import {
+  type ConsensusEvent,
+  type ConsensusGenesis,
+  type ConsensusOutput,
+  MessagenodeNode,
+  txItemsOf,
+  ValidatorNode,
+  verifyTransactions,
+} from '../core/consensus'
+import type { Ed25519Backend } from '../core/crypto/ed25519'
+import { decodeMessage } from '../core/feed/decode'
+import type { ForkEvidence } from '../core/feed/evidence'
+import type { VerifiedMessage } from '../core/feed/message'
+import type { FeedId } from '../core/identity/ids'
+import type { KeyPair } from '../core/identity/keys'
+import type { Role, RoleKeyPair } from '../core/identity/roles'
+import type { AppModule } from '../core/ledger/module'
+import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/signed-item'
+import type { Digest } from '../core/merkle'
+import type { Clock } from '../net/replication/rate-limit'
+import type { FeedStore } from '../store/feed-store'
+
+const log = createDebug('blockfin:runtime')
+
+export type RuntimeKind = 'validator' | 'messagenode'
+
+export interface RuntimeKeys {
+  readonly owner: KeyPair
+  readonly roles: Partial<Record<Role, RoleKeyPair>>
+}
+
+export interface ConsensusRuntimeOptions {
+  readonly kind: RuntimeKind
+  readonly genesis: ConsensusGenesis
+  readonly networkKey: Uint8Array
+  readonly keys: RuntimeKeys
+}
+
+export interface ConsensusRuntimeDeps {
+  readonly store: FeedStore
+  readonly ed25519: Ed25519Backend
+  /** Verifies item signatures (default `ed25519`): a runtime may queue them behind feed messages. */
+  readonly itemEd25519?: Ed25519Backend
+  readonly app: AppModule<unknown, unknown>
+  readonly clock: Clock
+  /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
+  readonly signedBytesOf?: SignedBytesOf
+}
+
+export type SubmitRejection =
+  | { readonly code: 'TX_INVALID'; readonly index: number; readonly reason: string }
+  | { readonly code: 'NOT_A_VALIDATOR' }
+  | { readonly code: 'RUNTIME_STOPPED' }
+
+export interface SubmitOutcome {
+  /** Ids of the items now in this validator's transaction feed (durable). */
+  readonly accepted: readonly Digest[]
+  readonly rejected: readonly SubmitRejection[]
+}
+
+export type RuntimeEvent = ConsensusEvent & { readonly at: number; readonly replayed?: boolean }
+export type RuntimeListener = (event: RuntimeEvent) => void
+export type MessageListener = (message: VerifiedMessage, at: number) => void
+
+export interface RuntimeStatus {
+  readonly kind: RuntimeKind
+  readonly owner: FeedId
+  readonly committedHeight: number
+  readonly sealedHeight: number
+  readonly executedHeight: number
+  /** Validators only: the height and round being voted on. */
+  readonly height?: number
+  readonly round?: number
+}
+
+type Core = ValidatorNode | MessagenodeNode
+
+export class ConsensusRuntime {
+  private readonly core: Core
+  private queue: Promise<void> = Promise.resolve()
+  private stopped = false
+  private readonly listeners = new Set<RuntimeListener>()
+  private readonly messageListeners = new Set<MessageListener>()
+  /** Items this validator prevalidated: its own transaction messages need no second check. */
+  private readonly prevalidated = new Set<Digest>()
+  private seenEvidence = 0
+  private unsubscribe: () => void = () => undefined
+  private readonly timers = new Set<unknown>()
+  /** Publishes under way (a reload now would cut a vote short). */
+  private publishing = 0
+
+  private constructor(
+    private readonly options: ConsensusRuntimeOptions,
+    private readonly deps: ConsensusRuntimeDeps,
+  ) {
+    const roleKeys: Partial<Record<Role, FeedId>> = {}
+    for (const [role, k] of Object.entries(options.keys.roles)) roleKeys[role as Role] = k.id
+    const coreOptions = {
+      genesis: options.genesis,
+      identity: { owner: options.keys.owner.id, roleKeys },
+      app: deps.app,
+    }
+    this.core =
+      options.kind === 'validator' ? new ValidatorNode(coreOptions) : new MessagenodeNode(coreOptions)
+  }
+
+  /** Replays the store into a fresh core, then follows it. Resolves once live. */
+  static async start(
+    options: ConsensusRuntimeOptions,
+    deps: ConsensusRuntimeDeps,
+  ): Promise<ConsensusRuntime> {
+    const runtime = new ConsensusRuntime(options, deps)
+    await runtime.boot()
+    return runtime
+  }
+
+  get owner(): FeedId {
+    return this.options.keys.owner.id
+  }
+
+  get kind(): RuntimeKind {
+    return this.options.kind
+  }
+
+  /** The core's view, read-only: membership, app state, directory (for status pages and tests). */
+  get view(): Core['view'] {
+    return this.core.view
+  }
+
+  status(): RuntimeStatus {
+    const base = { kind: this.options.kind, owner: this.owner }
+    if (this.core instanceof ValidatorNode) {
+      const s = this.core.status
+      return {
+        ...base,
+        committedHeight: s.committedHeight,
+        sealedHeight: s.sealedHeight,
+        executedHeight: s.executedHeight,
+        height: s.height,
+        round: s.round,
+      }
+    }
+    const s = this.core.status
+    return {
+      ...base,
+      committedHeight: s.committedHeight,
+      sealedHeight: s.sealQcHeight,
+      executedHeight: this.core.view.membership.executedHeight,
+    }
+  }
+
+  /** Every event, including those re-derived while replaying the store (marked `replayed`). */
+  onEvent(listener: RuntimeListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Every message handed to the core (replayed ones too), after the core has seen it. */
+  onMessage(listener: MessageListener): () => void {
+    this.messageListeners.add(listener)
+    return () => this.messageListeners.delete(listener)
+  }
+
+  /**
+   * A client submits items to this validator. Checked here (shape and signature, one batch);
+   * accepted items are appended to the transaction feed before this resolves.
+   */
+  async submit(items: readonly SignedItem[]): Promise<SubmitOutcome> {
+    if (this.stopped) return { accepted: [], rejected: [{ code: 'RUNTIME_STOPPED' }] }
+    if (this.options.kind !== 'validator') return { accepted: [], rejected: [{ code: 'NOT_A_VALIDATOR' }] }
+    const valid = await verifyTransactions(this.deps.app, items, this.txContext, this.itemBackend)
+    const rejected: SubmitRejection[] = []
+    valid.forEach((v, index) => {
+      if (!v) rejected.push({ code: 'TX_INVALID', index, reason: 'malformed or not signed by its sender' })
+    })
+    for (const [i, item] of items.entries()) if (valid[i]) this.prevalidated.add(itemId(item))
+    const accepted: Digest[] = []
+    await this.enqueue(async () => {
+      const outputs = this.core.handle({ kind: 'submit', items, valid })
+      const rejectedByCore = new Set<number>()
+      for (const o of outputs)
+        if (o.kind === 'event' && o.event.type === 'tx-rejected') {
+          rejectedByCore.add(o.event.index)
+          rejected.push({ code: 'TX_INVALID', index: o.event.index, reason: o.event.reason })
+        }
+      for (const [i, item] of items.entries())
+        if (valid[i] && !rejectedByCore.has(i)) accepted.push(itemId(item))
+      await this.carryOut(outputs, false)
+    })
+    return { accepted, rejected }
+  }
+
+  /**
+   * Resolves when the runtime has nothing queued and nothing being published: a point where
+   * reloading the page interrupts no vote (the app applies updates only there).
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      const q = this.queue
+      await q
+      if (q === this.queue && this.publishing === 0) return
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.unsubscribe()
+    for (const t of this.timers) this.deps.clock.clearTimeout(t)
+    this.timers.clear()
+    await this.queue.catch(() => undefined)
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private get txContext() {
+    return {
+      networkKey: this.options.networkKey,
+      networkId: this.options.genesis.networkId,
+      ...(this.deps.signedBytesOf ? { signedBytesOf: this.deps.signedBytesOf } : {}),
+    }
+  }
+
+  private get itemBackend(): Ed25519Backend {
+    return this.deps.itemEd25519 ?? this.deps.ed25519
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.stopped) return
+      await task()
+    })
+    this.queue = run.catch((e) => log('runtime task failed: %O', e))
+    return run
+  }
+
+  private async boot(): Promise<void> {
+    const { store } = this.deps
+    // Follow first, so nothing appended while replaying is missed; replay reads up to a snapshot
+    // taken after subscribing, and followed messages at or below it are skipped.
+    const pending: VerifiedMessage[][] = []
+    let live = false
+    this.unsubscribe = store.subscribe((messages) => {
+      if (!live) pending.push([...messages])
+      else void this.enqueue(() => this.ingest(messages))
+    })
+    const snapshot = store.vectorClock()
+    const own = new Set<string>([this.owner, ...Object.values(this.options.keys.roles).map((k) => k.id)])
+    const feeds = [...snapshot.keys()].sort((a, b) => Number(own.has(b)) - Number(own.has(a)))
+    this.core.beginReplay()
+    let replayed = 0
+    for (const feed of feeds) {
+      const head = snapshot.get(feed)!.sequence
+      for (let from = 1; from <= head; from += 500) {
+        for (const text of await store.range(feed, from, Math.min(head, from + 499))) {
+          const d = decodeMessage(text, this.options.networkKey)
+          // The store verified it when it was appended; a stored text that no longer decodes is a bug.
+          if (!d.ok) throw new Error(`stored message of ${feed} does not decode: ${d.error.code}`)
+          const message = d.value
+          const txValidity = await this.txValidity(message)
+          this.emitAll(this.core.handle({ kind: 'message', message, txValidity }), true)
+          this.notifyMessage(message)
+          replayed++
+        }
+      }
+    }
+    for (const evidence of store.evidence()) this.core.handle({ kind: 'fork', evidence })
+    this.seenEvidence = store.evidence().length
+    const outputs = this.core.endReplay()
+    log('%s %s replayed %d messages', this.options.kind, this.owner, replayed)
+    await this.enqueue(() => this.carryOut(outputs, false))
+    live = true
+    for (const batch of pending) {
+      const fresh = batch.filter((m) => m.value.sequence > (snapshot.get(m.value.author)?.sequence ?? 0))
+      if (fresh.length > 0) void this.enqueue(() => this.ingest(fresh))
+    }
+  }
+
+  private async ingest(messages: readonly VerifiedMessage[]): Promise<void> {
+    for (const message of messages) {
+      if (this.stopped) return
+      const txValidity = await this.txValidity(message)
+      const outputs = this.core.handle({ kind: 'message', message, txValidity })
+      this.notifyMessage(message)
+      await this.carryOut(outputs, false)
+    }
+    const evidence = this.deps.store.evidence()
+    if (evidence.length > this.seenEvidence) {
+      const fresh: ForkEvidence[] = evidence.slice(this.seenEvidence)
+      this.seenEvidence = evidence.length
+      for (const e of fresh) await this.carryOut(this.core.handle({ kind: 'fork', evidence: e }), false)
+    }
+  }
+
+  private notifyMessage(message: VerifiedMessage): void {
+    const at = this.deps.clock.now()
+    for (const l of this.messageListeners) {
+      try {
+        l(message, at)
+      } catch (e) {
+        log('message listener threw: %O', e)
+      }
+    }
+  }
+
+  private async txValidity(message: VerifiedMessage): Promise<boolean[] | undefined> {
+    const items = txItemsOf(message.value.content)
+    if (!items) return undefined
+    // Own transactions were checked when submitted: no second signature check for them.
+    if (
+      items.every(
+        (i) => typeof i === 'object' && i !== null && this.prevalidated.has(itemId(i as SignedItem)),
+      )
+    )
+      return items.map(() => true)
+    return verifyTransactions(this.deps.app, items, this.txContext, this.itemBackend)
+  }
+
+  private emitAll(outputs: readonly ConsensusOutput[], replayed: boolean): void {
+    for (const o of outputs) if (o.kind === 'event') this.emit(o.event, replayed)
+  }
+
+  private emit(event: ConsensusEvent, replayed: boolean): void {
+    const e: RuntimeEvent = { ...event, at: this.deps.clock.now(), ...(replayed ? { replayed } : {}) }
+    for (const l of this.listeners) {
+      try {
+        l(e)
+      } catch (err) {
+        log('event listener threw: %O', err)
+      }
+    }
+  }
+
+  /** Carries out outputs in order: events, timers, then the publishes (each durable before the next). */
+  private async carryOut(outputs: readonly ConsensusOutput[], replayed: boolean): Promise<void> {
+    const publishes: Extract<ConsensusOutput, { kind: 'publish' }>[] = []
+    for (const o of outputs) {
+      if (o.kind === 'event') this.emit(o.event, replayed)
+      else if (o.kind === 'set-timer') this.setTimer(o.key, o.delayMs)
+      else publishes.push(o)
+    }
+    if (publishes.length === 0) return
+    this.publishing++
+    try {
+      const { store, clock } = this.deps
+      // One batch: the store commits them together; the order within a feed is kept.
+      const outcomes = await Promise.all(
+        publishes.map((p) => store.publish(this.keyFor(p.role), p.content, clock.now())),
+      )
+      outcomes.forEach((o, i) => {
+        if (!o.ok) log('publishing %s failed: %o', publishes[i]!.content.type, o.error)
+      })
+    } finally {
+      this.publishing--
+    }
+    // The store's subscription hands each published message back to the core, like anyone's.
+  }
+
+  private setTimer(key: string, delayMs: number): void {
+    const handle = this.deps.clock.setTimeout(() => {
+      this.timers.delete(handle)
+      void this.enqueue(async () => this.carryOut(this.core.handle({ kind: 'timeout', key }), false))
+    }, delayMs)
+    this.timers.add(handle)
+  }
+
+  private keyFor(role: Role | 'owner'): KeyPair {
+    if (role === 'owner') return this.options.keys.owner
+    const k = this.options.keys.roles[role]
+    if (!k) throw new Error(`${this.options.kind} ${this.owner} has no ${role} key`)
+    return k
+  }
+}
