@@ -7,6 +7,7 @@ import App from './app/App.svelte'
 import { loadNetwork, openNetworkCache } from './app/network'
 import { startNetworkSession } from './app/network-session'
 import { registerPwa } from './app/pwa-updates'
+import { safePoint } from './app/safe-point'
 import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
 import type { FeedId } from './core/identity/ids'
@@ -14,7 +15,8 @@ import { selectBrowserBackend, selectBrowserHasher } from './crypto/browser'
 import { openIdentityStore } from './store/identity-store'
 import { openIndexedDbAdapter } from './store/indexeddb-adapter'
 
-const pwa = registerPwa()
+// A new version reloads the page only at a safe point (the validator runtime installs it: setSafePoint).
+const pwa = registerPwa({ safePoint })
 
 async function openSession(events: { onWaitingForOtherTab: () => void }) {
   await acquireTabLock(

@@ -8,12 +8,29 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const FEED_ID = /^@[A-Za-z0-9+/]{43}=\.ed25519$/
 export const MESSAGE_ID = /^%[A-Za-z0-9+/]{43}=\.sha256$/
 
-/** Opens the app and waits until the validator session is up (identity shown). */
-export async function openApp(page: Page): Promise<string> {
-  await page.goto('/')
+/** Opens the app, waits until the validator session is up (identity shown) and ends onboarding. */
+export async function openApp(page: Page, url = '/'): Promise<string> {
+  await page.goto(url)
   const id = page.getByTestId('identity-id')
   await expect(id).toHaveText(FEED_ID)
+  await finishOnboarding(page)
   return (await id.textContent())!.trim()
+}
+
+/**
+ * On a browser's first visit the app shows onboarding (keep the new identity, download its file,
+ * confirm the backup, open the dashboard); goes through it when shown. Call once the identity is up.
+ */
+export async function finishOnboarding(page: Page): Promise<void> {
+  if ((await page.getByTestId('onboarding').count()) === 0) return
+  await page.getByTestId('onboarding-create').click()
+  const download = page.waitForEvent('download')
+  await page.getByTestId('backup-download').click()
+  await download
+  await page.getByTestId('backup-confirm').check()
+  await page.getByTestId('backup-continue').click()
+  await page.getByTestId('onboarding-finish').click()
+  await expect(page.getByTestId('onboarding')).toHaveCount(0)
 }
 
 export async function appendMessage(page: Page, text: string): Promise<void> {

@@ -48,6 +48,7 @@ test('an exported identity imported in a fresh browser gives the same identity',
   browser,
 }) => {
   const id = await openApp(page)
+  await page.getByTestId('nav-identity').click()
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.getByTestId('export-identity').click(),
@@ -66,11 +67,16 @@ test('an exported identity imported in a fresh browser gives the same identity',
     const other = await fresh.newPage()
     const otherId = await openApp(other)
     expect(otherId).not.toBe(id)
+    await other.getByTestId('nav-identity').click()
     await other.getByTestId('import-file').setInputFiles({
       name: download.suggestedFilename(),
       mimeType: 'application/json',
       buffer: Buffer.from(text),
     })
+    // Importing over an existing identity asks first; nothing changes until the person confirms.
+    await expect(other.getByTestId('import-confirmation')).toBeVisible()
+    await expect(other.getByTestId('identity-id')).toHaveText(otherId)
+    await other.getByTestId('import-confirm').click()
     await expect(other.getByTestId('identity-id')).toHaveText(id)
     await expect(other.getByTestId('import-error')).toHaveCount(0)
     await other.reload()
@@ -83,6 +89,7 @@ test('an exported identity imported in a fresh browser gives the same identity',
 test('a bad identity file shows a clear error and changes nothing', async ({ page }) => {
   const id = await openApp(page)
   await appendMessage(page, 'kept')
+  await page.getByTestId('nav-identity').click()
   const bad = [
     { name: 'not-json.json', content: 'this is not json', error: /not a valid identity.*not JSON/ },
     {

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { type Browser, type BrowserContext, expect, type Page } from '@playwright/test'
-import { appendMessage, FEED_ID, REPO_ROOT } from './helpers'
+import { appendMessage, FEED_ID, finishOnboarding, REPO_ROOT } from './helpers'
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -92,6 +92,7 @@ export async function openTab(browser: Browser, url: string): Promise<Tab> {
   await page.goto(url)
   const id = page.getByTestId('identity-id')
   await expect(id).toHaveText(FEED_ID)
+  await finishOnboarding(page)
   await expect(page.getByTestId('node-state')).toHaveAttribute('data-state', 'running', { timeout: 30_000 })
   return { context, page, identity: (await id.textContent())!.trim() }
 }
