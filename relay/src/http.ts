@@ -10,6 +10,7 @@ import { type FeedId, isFeedId } from '../../src/core/identity/ids'
 import type { Role } from '../../src/core/identity/roles'
 import type { NetworkInfo } from './data-dir'
 import type { FeedDescription } from './feed-directory'
+import type { JoinApi } from './join-api'
 
 const log = createDebug('blockfin:relay:http')
 
@@ -32,6 +33,8 @@ export interface HttpDeps {
   }
   /** Prometheus text for GET /metrics. */
   readonly metrics?: { readonly contentType: string; text(): Promise<string> }
+  /** Joining and invites: /api/join… and /api/invites… (relay/src/join-api.ts). */
+  readonly join?: JoinApi
 }
 
 export interface HttpOptions {
@@ -228,6 +231,7 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
 
   const serve = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     const pathname = url.pathname
+    if (deps.join?.handles(pathname)) return deps.join.handle(req, res, url)
     const feedPath = pathname.startsWith('/api/feeds/') ? pathname.slice('/api/feeds/'.length) : undefined
     const route = api[pathname]
     if (!route && feedPath === undefined) return sendError(res, 404, 'NOT_FOUND', `no API at ${pathname}`)
