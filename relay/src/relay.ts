@@ -6,8 +6,13 @@ import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import type { MessageHasher } from '../../src/core/feed/hasher'
 import type { KeyPair } from '../../src/core/identity/keys'
 import { err, ok, type Result } from '../../src/core/result'
+import { nativeSignedBytes } from '../../src/crypto/node'
+import { type Clock, systemClock } from '../../src/net/replication/rate-limit'
+import { consensusGenesisOf, paymentsOf } from '../../src/runtime/genesis'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
+import { type Admissions, createAdmissions } from './admissions'
+import { type RelayConsensus, startRelayConsensus } from './consensus'
 import {
   type DataDirDeps,
   type DataDirError,
@@ -51,6 +56,8 @@ export interface RelayDeps extends DataDirDeps {
   readonly fetch?: typeof fetch
   /** Message hashing for the store (node:crypto in the CLI); the store's default otherwise. */
   readonly hasher?: MessageHasher
+  /** Timers of the consensus runtimes (the system clock by default). */
+  readonly clock?: Clock
 }
 
 export type RelayStartError =
@@ -75,6 +82,10 @@ export interface Relay {
   /** The libp2p side (undefined when started with p2p: false). */
   readonly net: RelayNetwork | undefined
   readonly directory: FeedDirectory
+  /** The relay's Messagenode and own validator. */
+  readonly consensus: RelayConsensus
+  /** Where this relay holds the admin key: admitting validators through invites. */
+  readonly admissions: Admissions | undefined
   /** Stops libp2p and HTTP, then closes the feed store. */
   close(): Promise<void>
 }
@@ -121,6 +132,39 @@ export async function startRelay(
   }
   if (roles.value.published.length > 0) log('certified roles %o', roles.value.published)
 
+  const consensusGenesis = consensusGenesisOf(
+    network.id,
+    network.genesis as unknown as Record<string, unknown>,
+  )
+  const app = paymentsOf(network.genesis as unknown as Record<string, unknown>)
+  // openDataDir checked the genesis: a failure here is a bug.
+  if (!consensusGenesis.ok) throw new Error(consensusGenesis.error.reason)
+  if (!app.ok) throw new Error(app.error.reason)
+  // Admissions listen to the relay's validator from before its replay: their state survives restarts.
+  const admissionsWiring =
+    adminKeys && validatorKeys
+      ? createAdmissions(
+          { admin: adminKeys, genesis: consensusGenesis.value, networkKey: network.key },
+          { ed25519: deps.ed25519 },
+        )
+      : undefined
+  const consensus = await startRelayConsensus(
+    {
+      genesis: consensusGenesis.value,
+      networkKey: network.key,
+      relayKeys,
+      validatorKeys,
+      ...(admissionsWiring ? { attach: { validator: admissionsWiring.attach } } : {}),
+    },
+    {
+      store,
+      ed25519: deps.ed25519,
+      app: app.value,
+      clock: deps.clock ?? systemClock,
+      signedBytesOf: nativeSignedBytes(network.key),
+    },
+  )
+
   let net: RelayNetwork | undefined
   const roleIds = roles.value.roles.map((r) => r.id)
   const messagenodes = new Set<string>([...network.genesis.messagenodes, relayKeys.id])
@@ -154,6 +198,7 @@ export async function startRelay(
     )
   } catch (e) {
     directory.close()
+    await consensus.stop()
     await store.close()
     return err({
       code: 'LISTEN_FAILED',
@@ -198,6 +243,7 @@ export async function startRelay(
     if (failure) {
       await http.close().catch(() => undefined)
       directory.close()
+      await consensus.stop()
       await store.close()
       return err(failure)
     }
@@ -215,6 +261,8 @@ export async function startRelay(
     store,
     net,
     directory,
+    consensus,
+    admissions: admissionsWiring?.admissions,
     close: () => {
       closing ??= (async () => {
         try {
@@ -226,6 +274,7 @@ export async function startRelay(
           await http.close()
         } finally {
           directory.close()
+          await consensus.stop()
           await store.close()
         }
       })()

@@ -21,7 +21,9 @@ import type { MessageHasher } from '../../src/core/feed/hasher'
 import type { MessageContent } from '../../src/core/feed/message'
 import type { FeedId } from '../../src/core/identity/ids'
 import { exportKeys, importKeysText, type KeyPair, keyPairFromSeed } from '../../src/core/identity/keys'
+import { VALIDATOR_ROLES } from '../../src/core/identity/roles'
 import { err, ok, type Result } from '../../src/core/result'
+import { nativeSignedBytes } from '../../src/crypto/node'
 import { type FollowGraph, openFollowGraph } from '../../src/net/follow-graph'
 import {
   type KeepConnected,
@@ -37,6 +39,9 @@ import {
 import { type ReplicationHost, startReplicationHost } from '../../src/net/libp2p/replication-host'
 import { createReplicationEngine, type ReplicationEngine } from '../../src/net/replication/engine'
 import { systemClock } from '../../src/net/replication/rate-limit'
+import { ConsensusRuntime, roleKeysOf } from '../../src/runtime/consensus-runtime'
+import { consensusGenesisOf, type GenesisError, paymentsOf } from '../../src/runtime/genesis'
+import { createWallet, type Wallet } from '../../src/runtime/wallet'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { type AppendOutcome, FeedStore } from '../../src/store/feed-store'
 import { createNodePeer, type NodePeer } from './node-peer'
@@ -70,6 +75,7 @@ export type ValidatorStartError =
   | { code: 'NETWORK_MISMATCH'; cached: string; relay: string }
   | { code: 'FEED_STORE_UNAVAILABLE'; path: string; reason: string }
   | { code: 'P2P_FAILED'; reason: string }
+  | GenesisError
 
 export interface HeadlessValidator {
   readonly id: FeedId
@@ -79,6 +85,10 @@ export interface HeadlessValidator {
   readonly engine: ReplicationEngine
   readonly follows: FollowGraph
   readonly node: NodePeer
+  /** The consensus core over this validator's store: votes, executes, takes submissions. */
+  readonly runtime: ConsensusRuntime
+  /** This validator's owner account: balance and transfers submitted to itself. */
+  readonly wallet: Wallet
   relayState(): KeepConnectedState
   /** Signs `content` as the next message of this validator's feed. */
   publish(content: MessageContent): Promise<AppendOutcome>
@@ -183,6 +193,12 @@ export async function startHeadlessValidator(
   const network = await loadNetwork(httpUrl, join(options.dataDir, 'network.json'), deps)
   if (!network.ok) return network
 
+  const genesisRecord = network.value.genesis as Record<string, unknown>
+  const consensusGenesis = consensusGenesisOf(network.value.id, genesisRecord)
+  if (!consensusGenesis.ok) return consensusGenesis
+  const app = paymentsOf(genesisRecord)
+  if (!app.ok) return app
+
   const feedsPath = join(options.dataDir, 'feeds')
   let adapter: FeedStorageAdapter
   try {
@@ -225,6 +241,22 @@ export async function startHeadlessValidator(
     await store.close()
     return err({ code: 'P2P_FAILED', reason: (e as Error).message })
   }
+  const networkKey = decodeBase64(network.value.key, 32)!
+  const runtime = await ConsensusRuntime.start(
+    {
+      kind: 'validator',
+      genesis: consensusGenesis.value,
+      networkKey,
+      keys: { owner: keys.value, roles: roleKeysOf(keys.value, VALIDATOR_ROLES) },
+    },
+    {
+      store,
+      ed25519: deps.ed25519,
+      app: app.value,
+      clock: systemClock,
+      signedBytesOf: nativeSignedBytes(networkKey),
+    },
+  )
   const relay: KeepConnected = keepConnected(
     {
       name: 'relay',
@@ -242,10 +274,13 @@ export async function startHeadlessValidator(
     engine,
     follows,
     node,
+    runtime,
+    wallet: createWallet({ keys: keys.value, networkKey }, { runtime, ed25519: deps.ed25519, now: deps.now }),
     relayState: () => relay.state(),
     publish: (content) => store.publish(keys.value, content, deps.now()),
     async stop() {
       relay.stop()
+      await runtime.stop()
       await replication.stop()
       await engine.close()
       await node.stop()

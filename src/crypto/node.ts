@@ -10,6 +10,7 @@ import {
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
 import type { MessageHasher } from '../core/feed/hasher'
+import type { SignedBytesOf } from '../core/ledger/signed-item'
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -81,4 +82,10 @@ export function createNodeHasher(): MessageHasher {
       )
     },
   }
+}
+
+/** The network HMAC (HMAC-SHA-512-256) of an item's unsigned text through Node's crypto. */
+export function nativeSignedBytes(networkKey: Uint8Array): SignedBytesOf {
+  return (text) =>
+    new Uint8Array(createHmac('sha512', networkKey).update(text, 'utf8').digest().subarray(0, 32))
 }

@@ -31,7 +31,7 @@ import type { ForkEvidence } from '../core/feed/evidence'
 import type { VerifiedMessage } from '../core/feed/message'
 import type { FeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
-import type { Role, RoleKeyPair } from '../core/identity/roles'
+import { deriveRoleKeys, type Role, type RoleKeyPair } from '../core/identity/roles'
 import type { AppModule } from '../core/ledger/module'
 import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
@@ -45,6 +45,13 @@ export type RuntimeKind = 'validator' | 'messagenode'
 export interface RuntimeKeys {
   readonly owner: KeyPair
   readonly roles: Partial<Record<Role, RoleKeyPair>>
+}
+
+/** The role keys an owner signs stage messages with (derived from its seed, docs/protocol.md section 1). */
+export function roleKeysOf(owner: KeyPair, roles: readonly Role[]): Partial<Record<Role, RoleKeyPair>> {
+  const out: Partial<Record<Role, RoleKeyPair>> = {}
+  for (const role of roles) out[role] = deriveRoleKeys(owner, role)
+  return out
 }
 
 export interface ConsensusRuntimeOptions {
@@ -122,12 +129,18 @@ export class ConsensusRuntime {
       options.kind === 'validator' ? new ValidatorNode(coreOptions) : new MessagenodeNode(coreOptions)
   }
 
-  /** Replays the store into a fresh core, then follows it. Resolves once live. */
+  /**
+   * Replays the store into a fresh core, then follows it. Resolves once live. `attach` runs
+   * before the replay, so listeners it adds see every replayed message and event too (an index
+   * rebuilt after a restart).
+   */
   static async start(
     options: ConsensusRuntimeOptions,
     deps: ConsensusRuntimeDeps,
+    attach?: (runtime: ConsensusRuntime) => void,
   ): Promise<ConsensusRuntime> {
     const runtime = new ConsensusRuntime(options, deps)
+    attach?.(runtime)
     await runtime.boot()
     return runtime
   }

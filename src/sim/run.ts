@@ -31,7 +31,7 @@ import type { AppModule } from '../core/ledger/module'
 import { createPaymentsLedger, createTransfer } from '../core/ledger/payments'
 import { itemId, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
-import { createNodeBackend } from '../crypto/node'
+import { createNodeBackend, nativeSignedBytes } from '../crypto/node'
 import {
   type Act,
   type ByzantineContext,
@@ -44,7 +44,6 @@ import {
   withholdingMessagenode,
   withholdingValidator,
 } from './byzantine'
-import { nativeSignedBytes } from './native-hmac'
 import { CALM, SimNetwork } from './network'
 import { type NodeHost, SimNode } from './node'
 import { Prng } from './prng'

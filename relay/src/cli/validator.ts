@@ -46,6 +46,8 @@ function describe(error: ValidatorStartError): string {
       return `key file ${error.path} is invalid: ${error.reason}`
     case 'DATA_DIR_UNUSABLE':
       return `data directory ${error.path} cannot be used: ${error.reason}`
+    case 'GENESIS_INVALID':
+      return `the network's genesis cannot run consensus: ${error.reason}`
   }
 }
 

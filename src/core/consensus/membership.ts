@@ -71,6 +71,16 @@ export class Membership {
     return undefined
   }
 
+  /** The last nonce executed for `admin` (0 before its first item). */
+  adminNonce(admin: FeedId): number {
+    return this.adminNonces.get(admin) ?? 0
+  }
+
+  /** The set once every change executed so far has taken effect, and the height it applies from. */
+  latest(): { readonly from: number; readonly set: MemberSet } {
+    return this.snapshots[this.snapshots.length - 1]!
+  }
+
   /** The set after every change executed so far takes effect. */
   private projected(): MemberSet {
     return this.snapshots[this.snapshots.length - 1]!.set

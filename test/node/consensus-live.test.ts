@@ -1,0 +1,172 @@
+/**
+ * Live consensus with real parts in one process: a relay (LevelDB store, libp2p, its Messagenode
+ * and its own validator) and headless validators connected to it over TCP. Validators are admitted
+ * through the relay's admissions (admin-signed membership items sealed by consensus), transfers are
+ * submitted to different validators, and every node must report the same sealed blocks, the same
+ * state roots and the same balances.
+ */
+import '../../src/node/polyfills'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { WELCOME_GRANT } from '../../relay/src/admissions'
+import { type Relay, startRelay } from '../../relay/src/relay'
+import { openLevelAdapter } from '../../relay/src/store/level-adapter'
+import { type HeadlessValidator, startHeadlessValidator } from '../../relay/src/validator'
+import type { PaymentsState } from '../../src/core/ledger/payments'
+import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
+import type { ConsensusRuntime, RuntimeEvent } from '../../src/runtime/consensus-runtime'
+
+const ed25519 = createNodeBackend()
+const hasher = createNodeHasher()
+const relayDeps = {
+  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
+  now: () => new Date(),
+  ed25519,
+  hasher,
+  openFeedAdapter: openLevelAdapter,
+}
+const validatorDeps = {
+  ed25519,
+  hasher,
+  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
+  now: () => Date.now(),
+  fetch: (...a: Parameters<typeof fetch>) => fetch(...a),
+  openFeedAdapter: openLevelAdapter,
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await condition()) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`never happened within ${ms} ms: ${what}`)
+}
+
+/** Sealed heights with their roots, as one runtime saw them. */
+function sealedLog(runtime: ConsensusRuntime): Map<number, string> {
+  const log = new Map<number, string>()
+  runtime.onEvent((e: RuntimeEvent) => {
+    if (e.type === 'sealed') log.set(e.height, `${e.block} ${e.stateRoot}`)
+  })
+  return log
+}
+
+const balancesOf = (runtime: ConsensusRuntime) =>
+  Object.fromEntries(
+    [...(runtime.view.appState as PaymentsState).accounts].map(([id, a]) => [id, a.balance]).sort(),
+  )
+
+describe('live consensus: relay + headless validators', () => {
+  let base: string
+  let distDir: string
+  const relays: Relay[] = []
+  const validators: HeadlessValidator[] = []
+
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'blockfin-live-'))
+    distDir = join(base, 'dist')
+    await mkdir(distDir, { recursive: true })
+    await writeFile(join(distDir, 'index.html'), '<!doctype html><div id="app"></div>')
+  })
+  afterEach(async () => {
+    for (const v of validators.splice(0)) await v.stop()
+    for (const r of relays.splice(0)) await r.close()
+    await rm(base, { recursive: true, force: true })
+  })
+
+  const startRelayAt = async (name: string) => {
+    const started = await startRelay(
+      { dataDir: join(base, name), distDir, host: '127.0.0.1', port: 0, tcpPort: 0 },
+      relayDeps,
+    )
+    if (!started.ok) throw new Error(JSON.stringify(started.error))
+    relays.push(started.value)
+    return started.value
+  }
+  const startValidator = async (url: string, name: string) => {
+    const started = await startHeadlessValidator({ dataDir: join(base, name), relay: url }, validatorDeps)
+    if (!started.ok) throw new Error(JSON.stringify(started.error))
+    validators.push(started.value)
+    return started.value
+  }
+
+  it('the relay alone seals a transfer from its admin account with its own validator', async () => {
+    const relay = await startRelayAt('relay')
+    const host = relay.consensus.validator!
+    expect(relay.consensus.messagenode).toBeDefined()
+    const sealed = sealedLog(host)
+    const admin = relay.adminKeys!
+    const { createTransfer } = await import('../../src/core/ledger/payments')
+    const item = await createTransfer(
+      { keys: admin, to: relay.validatorKeys!.id, amount: 5, nonce: 1 },
+      relay.network.key,
+      ed25519,
+    )
+    const outcome = await host.submit([item])
+    expect(outcome.rejected).toEqual([])
+    await until(() => sealed.size > 0, 'a sealed block')
+    expect(balancesOf(host)[relay.validatorKeys!.id]).toBe(5)
+  })
+
+  it('four validators admitted through the relay seal transfers submitted to different validators; all agree', async () => {
+    const relay = await startRelayAt('relay')
+    const url = `http://127.0.0.1:${relay.port}`
+    const host = relay.consensus.validator!
+    const hostSealed = sealedLog(host)
+    const vs = await Promise.all([0, 1, 2, 3].map((i) => startValidator(url, `v${i}`)))
+    const logs = vs.map((v) => sealedLog(v.runtime))
+
+    for (const v of vs) {
+      const admitted = await relay.admissions!.admit(v.id)
+      expect(admitted.ok).toBe(true)
+    }
+    await until(
+      () => vs.every((v) => relay.admissions!.admission(v.id)?.status === 'admitted'),
+      'all four admitted',
+    )
+    const activeFrom = Math.max(
+      ...vs.map((v) => {
+        const s = relay.admissions!.admission(v.id)
+        return s?.status === 'admitted' ? s.activeFrom : Number.POSITIVE_INFINITY
+      }),
+    )
+    // Every validator knows the five-member set and holds its welcome grant.
+    await until(
+      () =>
+        vs.every(
+          (v) => v.wallet.balance() === WELCOME_GRANT && v.runtime.view.membership.latest().set.n === 5,
+        ),
+      'every validator sees n = 5 and its grant',
+    )
+
+    // Transfers submitted to different validators: each pays the next one.
+    for (let round = 0; round < 3; round++) {
+      for (const [i, v] of vs.entries()) {
+        const sent = await v.wallet.send(vs[(i + 1) % vs.length]!.id, 10 + i)
+        if (!sent.ok) throw new Error(JSON.stringify(sent.error))
+      }
+    }
+    await until(
+      () => vs.every((v) => v.wallet.transfers().every((t) => t.status.stage === 'sealed')),
+      'every transfer sealed',
+    )
+    const top = Math.max(...hostSealed.keys())
+    expect(top).toBeGreaterThanOrEqual(activeFrom)
+    await until(() => logs.every((l) => l.has(top)), 'every validator saw the top sealed height')
+    // Agreement: the same block and state root at every height each pair has sealed.
+    for (const l of logs)
+      for (const [h, v] of l) if (hostSealed.has(h)) expect(v, `height ${h}`).toBe(hostSealed.get(h))
+    // The same balances everywhere; each validator paid 3 × (10 + i) and received 3 × (10 + i - 1).
+    const expected = balancesOf(host)
+    for (const v of vs) expect(balancesOf(v.runtime)).toEqual(expected)
+    for (const [i, v] of vs.entries()) {
+      const paid = 3 * (10 + i)
+      const got = 3 * (10 + ((i + vs.length - 1) % vs.length))
+      expect(expected[v.id]).toBe(WELCOME_GRANT - paid + got)
+    }
+  }, 120_000)
+})
