@@ -8,6 +8,7 @@ import { encodeBase64 } from '../../src/core/encoding/base64'
 import type { FeedHead } from '../../src/core/feed/message'
 import { type FeedId, isFeedId } from '../../src/core/identity/ids'
 import type { Role } from '../../src/core/identity/roles'
+import { BLOCKS_PATH, type BlocksApi } from './blocks-api'
 import type { NetworkInfo } from './data-dir'
 import type { FeedDescription } from './feed-directory'
 import type { JoinApi } from './join-api'
@@ -35,6 +36,8 @@ export interface HttpDeps {
   readonly metrics?: { readonly contentType: string; text(): Promise<string> }
   /** Joining and invites: /api/join… and /api/invites… (relay/src/join-api.ts). */
   readonly join?: JoinApi
+  /** GET /api/blocks and /api/blocks/<height> (relay/src/blocks-api.ts). */
+  readonly blocks?: BlocksApi
 }
 
 export interface HttpOptions {
@@ -234,12 +237,19 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
     if (deps.join?.handles(pathname)) return deps.join.handle(req, res, url)
     const feedPath = pathname.startsWith('/api/feeds/') ? pathname.slice('/api/feeds/'.length) : undefined
     const route = api[pathname]
-    if (!route && feedPath === undefined) return sendError(res, 404, 'NOT_FOUND', `no API at ${pathname}`)
+    const blocks =
+      pathname === BLOCKS_PATH || pathname.startsWith(`${BLOCKS_PATH}/`) ? deps.blocks : undefined
+    if (!route && feedPath === undefined && !blocks)
+      return sendError(res, 404, 'NOT_FOUND', `no API at ${pathname}`)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD')
       return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}`)
     }
     if (route) return sendJson(res, 200, await route())
+    if (blocks) {
+      const reply = blocks.handle(pathname, url.searchParams)
+      return sendJson(res, reply.status, reply.body)
+    }
     return feedMessages(feedPath!, url.searchParams, res)
   }
 

@@ -178,6 +178,8 @@ export type BlockLookup =
 /** What a reader of the index needs (the relay's blocks API takes this). */
 export interface BlockSource {
   heights(): StageHeights
+  /** The lowest height held in full (lower ones are pruned). */
+  readonly oldestHeight: number
   lookup(height: number): BlockLookup
   range(from: number, to: number): BlockRecord[]
   latest(limit: number): BlockRecord[]
@@ -814,4 +816,32 @@ function withResults(txs: BlockTx[], results: readonly TxResult[]): BlockTx[] {
     const r = byId.get(t.id)?.shift()
     return r ? { ...t, result: outcome(r) } : t
   })
+}
+
+/** What `followRuntime` needs of a consensus runtime (ConsensusRuntime has it). */
+export interface IndexableRuntime {
+  onEvent(listener: (event: ConsensusEvent & { readonly at: number }) => void): () => void
+  onMessage(listener: (message: VerifiedMessage, at: number) => void): () => void
+  readonly view: { setAt(height: number): MemberSet | undefined }
+}
+
+/**
+ * An index fed by `runtime`: call it from `ConsensusRuntime.start`'s `attach`, so it sees the
+ * replay too, then call `index.recheck()` once the runtime is live. A validator runtime gives
+ * transaction results; a Messagenode runtime gives everything else.
+ */
+export function followRuntime(
+  runtime: IndexableRuntime,
+  options: Omit<BlockIndexOptions, 'setAt'>,
+): { index: BlockIndex; stop(): void } {
+  const index = new BlockIndex({ ...options, setAt: (h) => runtime.view.setAt(h) })
+  const offEvent = runtime.onEvent((event) => index.onEvent(event, event.at))
+  const offMessage = runtime.onMessage((message, at) => index.onMessage(message, at))
+  return {
+    index,
+    stop: () => {
+      offEvent()
+      offMessage()
+    },
+  }
 }
