@@ -302,6 +302,31 @@ export function createJoinApi(options: JoinApiOptions, deps: JoinApiDeps): JoinA
     throw new Error(`invite book: ${message}`)
   }
 
+  /** Takes a place on the invite, admits, and gives the place back when the admission fails. */
+  const admitOnce = async (
+    invite: InviteId,
+    owner: FeedId,
+    roles: JoinRoles,
+  ): Promise<Result<Admission, InviteBookError | AdmitError>> => {
+    const consumed = await deps.invites.consume(invite, owner)
+    if (!consumed.ok) return consumed
+    const giveBack = async () => {
+      // Unless an earlier request of this owner took the place (and was admitted).
+      if (consumed.value.reused) return
+      const released = await deps.invites.release(invite, owner)
+      if (!released.ok) log('giving back %s on invite %s failed: %o', owner, invite, released.error)
+    }
+    let result: Result<Admission, AdmitError>
+    try {
+      result = await deps.admit(owner, roles)
+    } catch (e) {
+      await giveBack()
+      throw e
+    }
+    if (!result.ok) await giveBack()
+    return result
+  }
+
   const join = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     allow(req, ['POST'], '/api/join')
     const value = await json(req, 'JOIN_MALFORMED')
@@ -316,31 +341,25 @@ export function createJoinApi(options: JoinApiOptions, deps: JoinApiDeps): JoinA
     )
     if (!verified.ok) return refuse(verified.error, describeJoinRequestError(verified.error))
     const { owner, invite, roles } = verified.value
-    const consumed = await deps.invites.consume(invite, owner)
-    if (!consumed.ok) return refuse(consumed.error, describeInviteBookError(consumed.error))
+    // One join per owner at a time (invite place, admit, giving the place back), so a retry
+    // arriving while the first request is admitted sees the outcome of the first.
     const previous = admitting.get(owner) ?? Promise.resolve()
-    const admitted = previous.then(
-      () => deps.admit(owner, roles),
-      () => deps.admit(owner, roles),
+    const attempt = previous.then(
+      () => admitOnce(invite, owner, roles),
+      () => admitOnce(invite, owner, roles),
     )
-    admitting.set(owner, admitted)
-    let result: Result<Admission, AdmitError>
+    admitting.set(owner, attempt)
+    let result: Result<Admission, InviteBookError | AdmitError>
     try {
-      result = await admitted
-    } catch (e) {
-      if (!consumed.value.reused) await deps.invites.release(invite, owner)
-      throw e
+      result = await attempt
     } finally {
-      if (admitting.get(owner) === admitted) admitting.delete(owner)
+      if (admitting.get(owner) === attempt) admitting.delete(owner)
     }
-    if (!result.ok) {
-      // A failed admission gives the place back, unless an earlier request of this owner took it.
-      if (!consumed.value.reused) {
-        const released = await deps.invites.release(invite, owner)
-        if (!released.ok) log('giving back %s on invite %s failed: %o', owner, invite, released.error)
-      }
-      return refuse(result.error, describeAdmitError(result.error))
-    }
+    if (!result.ok)
+      return refuse(
+        result.error,
+        isAdmitError(result.error) ? describeAdmitError(result.error) : describeInviteBookError(result.error),
+      )
     log('join of %s with invite %s: member item %s', owner, invite, result.value.item)
     const answer: JoinResponse = { status: 'pending', owner, item: result.value.item }
     sendJson(res, 202, answer)
@@ -472,6 +491,13 @@ export function createJoinApi(options: JoinApiOptions, deps: JoinApiDeps): JoinA
     },
   }
 }
+
+const ADMIT_CODES: ReadonlySet<string> = new Set<AdmitError['code']>([
+  'ALREADY_MEMBER',
+  'ADMIT_UNAVAILABLE',
+  'ADMIT_REFUSED',
+])
+const isAdmitError = (e: { code: string }): e is AdmitError => ADMIT_CODES.has(e.code)
 
 /** One line for an admission refusal. */
 export function describeAdmitError(error: AdmitError): string {

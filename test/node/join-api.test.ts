@@ -273,6 +273,18 @@ describe('join API', () => {
     }
     expect((await post(await requestFor(alice))).status).toBe(500)
     expect(await used()).toEqual([])
+
+    // A retry racing a failing first request: the retry takes the place the first gave back.
+    let calls = 0
+    admitAnswer = async (owner) => {
+      calls++
+      await new Promise((r) => setTimeout(r, 20))
+      return calls === 1 ? err({ code: 'ADMIT_UNAVAILABLE', reason: 'busy' }) : ok({ item: itemOf(owner) })
+    }
+    const request = await requestFor(alice)
+    const both = await Promise.all([post(request), post(request)])
+    expect(both.map((r) => r.status)).toEqual([503, 202])
+    expect(await used()).toEqual([alice.id])
   })
 
   it('refuses bodies over 8 KiB, declared or streamed', async () => {
