@@ -14,7 +14,13 @@ import {
   keyPairFromSeed,
 } from '../core/identity/keys'
 import { deriveRoleKeys, VALIDATOR_ROLES, type ValidatorRole } from '../core/identity/roles'
+import { createJoinRequest, type JoinRequest } from '../core/invite/join-request'
+import type { InviteId } from '../core/invite/link'
 import { err, ok, type Result } from '../core/result'
+import type { Clock } from '../net/replication/rate-limit'
+import { ConsensusRuntime, roleKeysOf } from '../runtime/consensus-runtime'
+import { consensusGenesisOf, type GenesisError, paymentsOf } from '../runtime/genesis'
+import { createWallet, type Wallet } from '../runtime/wallet'
 import type { FeedStorageAdapter } from '../store/adapter'
 import { type AppendError, FeedStore } from '../store/feed-store'
 import type { IdentityStore, IdentityStoreError } from '../store/identity-store'
@@ -164,9 +170,53 @@ export class ValidatorSession {
     return { store: this.store, identity: this.keys.id, peerKeySeed }
   }
 
+  /**
+   * Starts this tab's validator: the consensus runtime over the tab's feed store (it replays the
+   * store first) and the owner's wallet. Votes count once the network has admitted this identity.
+   */
+  async startConsensus(deps: {
+    readonly clock: Clock
+    /** Run before the runtime replays the store (listeners that must see the replay). */
+    readonly attach?: (runtime: ConsensusRuntime) => void
+  }): Promise<Result<ValidatorParts, GenesisError>> {
+    const { network, keyBytes } = this.network
+    const genesis = consensusGenesisOf(network.id, network.genesis)
+    if (!genesis.ok) return genesis
+    const app = paymentsOf(network.genesis)
+    if (!app.ok) return app
+    const runtime = await ConsensusRuntime.start(
+      {
+        kind: 'validator',
+        genesis: genesis.value,
+        networkKey: keyBytes,
+        keys: { owner: this.keys, roles: roleKeysOf(this.keys, VALIDATOR_ROLES) },
+      },
+      { store: this.store, ed25519: this.deps.ed25519, app: app.value, clock: deps.clock },
+      deps.attach,
+    )
+    const wallet = createWallet(
+      { keys: this.keys, networkKey: keyBytes },
+      { runtime, ed25519: this.deps.ed25519, now: this.deps.now },
+    )
+    return ok({ runtime, wallet })
+  }
+
+  /** A join request for `invite`, signed by this identity (POST /api/join on the invite's relay). */
+  joinRequest(invite: InviteId): Promise<JoinRequest> {
+    return createJoinRequest(
+      { owner: this.keys, network: this.network.network.id, invite, timestamp: this.deps.now() },
+      this.deps.ed25519,
+    )
+  }
+
   close(): Promise<void> {
     return this.store.close()
   }
+}
+
+export interface ValidatorParts {
+  readonly runtime: ConsensusRuntime
+  readonly wallet: Wallet
 }
 
 function toEntry(text: string): FeedEntry {

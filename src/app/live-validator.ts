@@ -1,0 +1,225 @@
+/**
+ * The tab's validator, live: the consensus runtime and wallet of the session, the join flow of an
+ * invite link (POST /api/join to the link's relay, then the admission's progress), and one status
+ * object that the UI and the automation API (`window.blockfin`) both read.
+ */
+import createDebug from 'debug'
+import type { FeedId } from '../core/identity/ids'
+import { encodeJoinRequest } from '../core/invite/join-request'
+import { describeInviteLinkError, type InviteLink, parseInviteLink } from '../core/invite/link'
+import { err, ok, type Result } from '../core/result'
+import type { Clock } from '../net/replication/rate-limit'
+import type { ConsensusRuntime, RuntimeEvent } from '../runtime/consensus-runtime'
+import type { GenesisError } from '../runtime/genesis'
+import type { Wallet } from '../runtime/wallet'
+import type { ValidatorSession } from './validator-session'
+
+const log = createDebug('blockfin:app:validator')
+
+/** Where this identity stands in the validator set. */
+export type MembershipView =
+  | { readonly state: 'not-a-member' }
+  | { readonly state: 'joining'; readonly relay: string }
+  | { readonly state: 'registered'; readonly relay: string; readonly item: string }
+  | { readonly state: 'scheduled'; readonly height: number; readonly activeFrom: number }
+  | { readonly state: 'active'; readonly activeFrom: number | undefined }
+  | { readonly state: 'join-failed'; readonly code: string; readonly reason: string }
+
+export interface LiveStatus {
+  readonly identity: FeedId
+  readonly membership: MembershipView
+  /** Validator set of the next height: size, tolerated faults, quorum. */
+  readonly validators: { readonly n: number; readonly f: number; readonly q: number }
+  readonly heights: {
+    readonly committed: number
+    readonly executed: number
+    readonly sealed: number
+  }
+  readonly balance: number
+  readonly available: number
+}
+
+export type JoinError =
+  | { readonly code: 'INVITE_MALFORMED' | 'INVITE_WRONG_NETWORK'; readonly reason: string }
+  | { readonly code: 'JOIN_UNREACHABLE'; readonly relay: string; readonly reason: string }
+  | {
+      readonly code: 'JOIN_REFUSED'
+      readonly status: number
+      readonly refusal: string
+      readonly reason: string
+    }
+
+export interface LiveValidator {
+  readonly runtime: ConsensusRuntime
+  readonly wallet: Wallet
+  status(): LiveStatus
+  subscribe(listener: (status: LiveStatus) => void): () => void
+  /** Every consensus event, as it happens. */
+  onEvent(listener: (event: RuntimeEvent) => void): () => void
+  /** Joins with an invite link (the page's own URL when it carries ?join=). */
+  join(link: string): Promise<Result<MembershipView, JoinError>>
+  stop(): Promise<void>
+}
+
+export interface LiveValidatorDeps {
+  readonly session: ValidatorSession
+  readonly clock: Clock
+  readonly fetch: typeof fetch
+  /** Run before the runtime replays the store (indexes that must see the replay). */
+  readonly attach?: (runtime: ConsensusRuntime) => void
+}
+
+const POLL_MS = 1000
+
+export async function startLiveValidator(
+  deps: LiveValidatorDeps,
+): Promise<Result<LiveValidator, GenesisError>> {
+  const { session, clock } = deps
+  const parts = await session.startConsensus({ clock, ...(deps.attach ? { attach: deps.attach } : {}) })
+  if (!parts.ok) return parts
+  const { runtime, wallet } = parts.value
+  const identity = session.identity
+  const listeners = new Set<(s: LiveStatus) => void>()
+  let joinView: MembershipView | undefined
+  let stopped = false
+  let poll: unknown
+
+  const membership = (): MembershipView => {
+    const m = runtime.view.membership
+    const latest = m.latest()
+    if (latest.set.validatorSet.has(identity)) {
+      const executed = m.executedHeight
+      // Admitted, but the set it joined applies from a later height.
+      if (latest.from > executed + 1 && !m.setAt(executed + 1)?.validatorSet.has(identity))
+        return {
+          state: 'scheduled',
+          height: latest.from - runtime.view.genesis.params.membershipDelay,
+          activeFrom: latest.from,
+        }
+      return {
+        state: 'active',
+        activeFrom: joinView && 'activeFrom' in joinView ? joinView.activeFrom : undefined,
+      }
+    }
+    return joinView ?? { state: 'not-a-member' }
+  }
+
+  const status = (): LiveStatus => {
+    const s = runtime.status()
+    const set = runtime.view.membership.latest().set
+    return {
+      identity,
+      membership: membership(),
+      validators: { n: set.n, f: set.f, q: set.q },
+      heights: { committed: s.committedHeight, executed: s.executedHeight, sealed: s.sealedHeight },
+      balance: wallet.balance(),
+      available: wallet.available(),
+    }
+  }
+
+  let queued = false
+  const changed = () => {
+    if (queued || stopped) return
+    queued = true
+    queueMicrotask(() => {
+      queued = false
+      const s = status()
+      for (const l of listeners) l(s)
+    })
+  }
+  const offEvents = runtime.onEvent((e) => {
+    if (e.type === 'executed' || e.type === 'sealed' || e.type === 'decided') changed()
+  })
+  const offWallet = wallet.subscribe(changed)
+
+  const pollAdmission = (relay: string) => {
+    const tick = async () => {
+      poll = undefined
+      if (stopped) return
+      try {
+        const response = await deps.fetch(new URL(`/api/join/${encodeURIComponent(identity)}`, relay), {
+          signal: AbortSignal.timeout(5_000),
+        })
+        if (response.ok) {
+          const body = (await response.json()) as {
+            status: string
+            height?: number
+            activeFrom?: number
+            reason?: string
+          }
+          if (body.status === 'admitted' && typeof body.activeFrom === 'number') {
+            joinView = { state: 'scheduled', height: body.height ?? 0, activeFrom: body.activeFrom }
+            changed()
+            return
+          }
+          if (body.status === 'failed') {
+            joinView = { state: 'join-failed', code: 'ADMISSION_FAILED', reason: body.reason ?? 'failed' }
+            changed()
+            return
+          }
+        }
+      } catch (e) {
+        log('admission status unavailable: %s', (e as Error).message)
+      }
+      poll = clock.setTimeout(() => void tick(), POLL_MS)
+    }
+    void tick()
+  }
+
+  const live: LiveValidator = {
+    runtime,
+    wallet,
+    status,
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    onEvent: (listener) => runtime.onEvent(listener),
+    async join(text) {
+      const parsed = parseInviteLink(text, { expectedNetwork: session.network.network.id })
+      if (!parsed.ok) return err({ code: parsed.error.code, reason: describeInviteLinkError(parsed.error) })
+      const link: InviteLink = parsed.value
+      const current = membership()
+      if (current.state === 'active' || current.state === 'scheduled') return ok(current)
+      joinView = { state: 'joining', relay: link.relay }
+      changed()
+      const request = await session.joinRequest(link.invite)
+      let response: Response
+      try {
+        response = await deps.fetch(new URL('/api/join', link.relay), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: encodeJoinRequest(request),
+          signal: AbortSignal.timeout(10_000),
+        })
+      } catch (e) {
+        joinView = undefined
+        changed()
+        return err({ code: 'JOIN_UNREACHABLE', relay: link.relay, reason: (e as Error).message })
+      }
+      const body = (await response.json().catch(() => ({}))) as {
+        item?: string
+        error?: { code?: string; message?: string }
+      }
+      if (!response.ok) {
+        const refusal = body.error?.code ?? `HTTP_${response.status}`
+        const reason = body.error?.message ?? response.statusText
+        joinView = { state: 'join-failed', code: refusal, reason }
+        changed()
+        return err({ code: 'JOIN_REFUSED', status: response.status, refusal, reason })
+      }
+      joinView = { state: 'registered', relay: link.relay, item: body.item ?? '' }
+      changed()
+      pollAdmission(link.relay)
+      return ok(joinView)
+    },
+    async stop() {
+      stopped = true
+      if (poll !== undefined) clock.clearTimeout(poll)
+      offEvents()
+      offWallet()
+      await runtime.stop()
+    },
+  }
+  return ok(live)
+}
