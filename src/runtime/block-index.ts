@@ -259,9 +259,9 @@ export class BlockIndex implements BlockSource {
   private readonly claims = new Map<FeedId, Map<number, number>>()
   /** Per feed, sequences at or below belong to pruned heights. */
   private readonly prunedUpTo = new Map<FeedId, number>()
-  private readonly votes = new Map<MessageId, { message: VerifiedMessage; height: number }>()
-  /** A missing vote id → QCs waiting for it. */
-  private readonly waiting = new Map<MessageId, { height: number; qc: QcEntry }[]>()
+  private readonly votes = new Map<MessageId, { message: VerifiedMessage; height: number; stage: Stage }>()
+  /** A missing vote id → the QCs (and their heights) waiting for it. */
+  private readonly waiting = new Map<MessageId, Map<QcEntry, number>>()
   /** QCs to check again later (set of the height unknown, or a voter's binding not held yet). */
   private readonly retryLater = new Map<QcEntry, number>()
   private readonly max = { assembled: 0, precommitted: 0, committed: 0, sealed: 0 }
@@ -392,6 +392,7 @@ export class BlockIndex implements BlockSource {
   recheck(): void {
     this.retryChecks()
     this.flush()
+    this.sweepVotes()
   }
 
   // ---------------------------------------------------------------- state
@@ -462,16 +463,29 @@ export class BlockIndex implements BlockSource {
   private takeVote(message: VerifiedMessage): void {
     const vote = parseVote(message.value.content)
     if (!vote || this.votes.has(message.id)) return
-    if (vote.height < this.oldest || vote.height + 2 < this.max.sealed) return
+    const waiting = this.waiting.get(message.id)
+    if (!waiting && !this.voteNeeded(vote.height, vote.stage)) return
     if (this.votes.size >= this.maxVotes) {
       log('vote messages at the cap (%d): %s not kept', this.maxVotes, message.id)
       return
     }
-    this.votes.set(message.id, { message, height: vote.height })
-    const waiting = this.waiting.get(message.id)
+    this.votes.set(message.id, { message, height: vote.height, stage: vote.stage })
     if (!waiting) return
     this.waiting.delete(message.id)
-    for (const w of waiting) this.checkQc(w.height, w.qc)
+    for (const [qc, height] of waiting) this.checkQc(height, qc)
+  }
+
+  /**
+   * Votes are kept only to check QCs: until the decided block of their height shows a checked QC
+   * of their stage. (Not by height alone: a replay may bring a height's votes long after later
+   * heights sealed, and its QCs after that.)
+   */
+  private voteNeeded(height: number, stage: Stage): boolean {
+    if (height < this.oldest) return false
+    const s = this.states.get(height)
+    const d = s?.decision
+    if (!s || !d) return true
+    return this.pickQc(s, stage, d.block, stage === 'seal' ? 0 : d.round)?.check.ok !== true
   }
 
   private takeAssembled(message: VerifiedMessage, at: number): void {
@@ -522,10 +536,14 @@ export class BlockIndex implements BlockSource {
     else {
       qc.check = { ok: false, code: result.error.code }
       if (result.error.code === 'QC_VOTE_MISSING') {
-        const id = result.error.ids[0]!
-        const list = this.waiting.get(id) ?? []
-        list.push({ height, qc })
-        this.waiting.set(id, list)
+        for (const id of result.error.ids) {
+          let waiting = this.waiting.get(id)
+          if (!waiting) {
+            waiting = new Map()
+            this.waiting.set(id, waiting)
+          }
+          waiting.set(qc, height)
+        }
       } else if (result.error.code === 'QC_UNKNOWN_SET' || result.error.code === 'QC_UNBOUND_VOTER')
         this.retryLater.set(qc, height)
     }
@@ -791,16 +809,16 @@ export class BlockIndex implements BlockSource {
           }
       }
     }
-    // Votes are needed only to check the QCs of heights not sealed yet.
-    const voteLow = Math.max(this.oldest, this.max.sealed - 2)
-    if (voteLow - this.votesPrunedAt >= 8) {
-      this.votesPrunedAt = voteLow
-      for (const [id, v] of this.votes) if (v.height < voteLow) this.votes.delete(id)
-      for (const [id, list] of this.waiting) {
-        const kept = list.filter((w) => this.states.has(w.height))
-        if (kept.length === 0) this.waiting.delete(id)
-        else this.waiting.set(id, kept)
-      }
+    // Votes whose stage has a checked QC shown (or whose height is pruned) are not needed any more.
+    if (this.max.committed - this.votesPrunedAt >= 8 || this.votes.size > this.maxVotes / 2) this.sweepVotes()
+  }
+
+  private sweepVotes(): void {
+    this.votesPrunedAt = this.max.committed
+    for (const [id, v] of this.votes) if (!this.voteNeeded(v.height, v.stage)) this.votes.delete(id)
+    for (const [id, waiting] of this.waiting) {
+      for (const [qc, height] of waiting) if (!this.states.has(height)) waiting.delete(qc)
+      if (waiting.size === 0) this.waiting.delete(id)
     }
   }
 }
