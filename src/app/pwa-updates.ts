@@ -31,7 +31,7 @@ export type RegisterServiceWorker = (callbacks: {
   onNeedReload: () => void
   onOfflineReady: () => void
   onRegisterError: (error: unknown) => void
-}) => () => Promise<void>
+}) => /** Activates the waiting version; resolves once it controls this page. */ () => Promise<void>
 
 export interface PwaUpdateDeps {
   readonly register: RegisterServiceWorker
@@ -44,6 +44,7 @@ export function createPwaUpdates(deps: PwaUpdateDeps): PwaUpdates {
   const listeners = new Set<(state: UpdateState) => void>()
   let current: UpdateState = 'none'
   let applying: Promise<void> | undefined
+  let externalReload = false
   const set = (next: UpdateState) => {
     current = next
     for (const listener of listeners) listener(next)
@@ -54,11 +55,9 @@ export function createPwaUpdates(deps: PwaUpdateDeps): PwaUpdates {
       if (current === 'none') set('ready')
     },
     onNeedReload() {
-      if (current === 'applying') {
-        log('the new version is in control: reloading')
-        deps.reload()
-        return
-      }
+      // Ours: applyUpdate reloads once the activation resolves. Already waiting: once is enough.
+      if (current === 'applying' || externalReload) return
+      externalReload = true
       // Another tab of this browser activated it: this page reloads too, but also only at a safe point.
       log('the new version took control from elsewhere: reloading at the next safe point')
       set('waiting-for-safe-point')
@@ -90,6 +89,8 @@ export function createPwaUpdates(deps: PwaUpdateDeps): PwaUpdates {
           log('safe point reached: activating the new version')
           set('applying')
           await activate()
+          log('the new version is in control: reloading')
+          deps.reload()
         } catch (e) {
           log('update failed: %O', e)
           set('failed')
@@ -109,8 +110,28 @@ export function createPwaUpdates(deps: PwaUpdateDeps): PwaUpdates {
 export function registerPwa(options: { safePoint?: () => Promise<void> } = {}): PwaUpdates {
   return createPwaUpdates({
     register: (callbacks) => {
-      const update = registerSW(callbacks)
-      return () => update(true)
+      let updateWaiting = false
+      const update = registerSW({
+        ...callbacks,
+        onNeedRefresh() {
+          updateWaiting = true
+          callbacks.onNeedRefresh()
+        },
+      })
+      // A waiting version that takes control (from this page or another tab of this browser) means
+      // this page runs old code under a new worker: it must reload, at a safe point.
+      navigator.serviceWorker?.addEventListener('controllerchange', () => {
+        if (updateWaiting) callbacks.onNeedReload()
+      })
+      return async () => {
+        // Watched here rather than through the plugin's 'controlling' event, which it reports only
+        // to pages that had a controller when they loaded (not to the first visit's page).
+        const controlled = new Promise<void>((resolve) =>
+          navigator.serviceWorker.addEventListener('controllerchange', () => resolve(), { once: true }),
+        )
+        await update(true)
+        await controlled
+      }
     },
     safePoint: options.safePoint ?? (() => Promise.resolve()),
     reload: () => window.location.reload(),
