@@ -38,6 +38,10 @@ export interface HttpDeps {
   readonly join?: JoinApi
   /** GET /api/blocks and /api/blocks/<height> (relay/src/blocks-api.ts). */
   readonly blocks?: BlocksApi
+  /** The consensus part of GET /api/status (heights, validator set, flags). */
+  readonly consensus?: () => Record<string, unknown>
+  /** The default invite link as seen from the request's origin. */
+  readonly invite?: (origin: string) => string | undefined
 }
 
 export interface HttpOptions {
@@ -86,6 +90,10 @@ export interface StatusResponse {
   feeds: { id: FeedId; sequence: number }[]
   startedAt: string
   p2p?: P2pStatus
+  /** Heights reached per stage, the active validator set, Messagenodes flagged (with evidence). */
+  consensus?: Record<string, unknown>
+  /** The invite link participants join with (relays holding the admin key). */
+  invite?: string
 }
 
 /** GET /api/peers: peers holding a circuit reservation here, with their WebRTC addresses. */
@@ -165,14 +173,22 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
     name: network.name,
     genesis: network.genesis,
   }
-  const api: Record<string, () => unknown> = {
+  // The link names the relay as the participant reaches it (the Host header), unless an origin is configured.
+  const inviteOf = (req: IncomingMessage): { invite?: string } => {
+    const host = req.headers.host
+    const link = host && deps.invite ? deps.invite(`http://${host}`) : undefined
+    return link ? { invite: link } : {}
+  }
+  const api: Record<string, (req: IncomingMessage) => unknown> = {
     '/api/network': () => networkBody,
-    '/api/status': async (): Promise<StatusResponse> => ({
+    '/api/status': async (req): Promise<StatusResponse> => ({
       network: { id: network.id, key: keyBase64 },
       relay: { id: deps.relay.id, roles: deps.relay.roles.map(({ role, id }) => ({ role, id })) },
       feeds: [...deps.feeds.vectorClock()].map(([id, head]) => ({ id, sequence: head.sequence })),
       startedAt: deps.startedAt.toISOString(),
       ...(deps.p2p ? { p2p: await deps.p2p.status() } : {}),
+      ...(deps.consensus ? { consensus: deps.consensus() } : {}),
+      ...inviteOf(req),
     }),
     '/api/peers': async (): Promise<PeersResponse> => (deps.p2p ? deps.p2p.peers() : { peers: [] }),
     '/api/feeds': (): FeedsResponse => ({
@@ -245,7 +261,7 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
       res.setHeader('Allow', 'GET, HEAD')
       return sendError(res, 405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}`)
     }
-    if (route) return sendJson(res, 200, await route())
+    if (route) return sendJson(res, 200, await route(req))
     if (blocks) {
       const reply = blocks.handle(pathname, url.searchParams)
       return sendJson(res, reply.status, reply.body)

@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
 import { describeDataDirError } from './data-dir'
+import { describeInviteBookError } from './invites'
 import { type Relay, type RelayStartError, startRelay } from './relay'
 import { openLevelAdapter } from './store/level-adapter'
 
@@ -43,6 +44,13 @@ function describe(error: RelayStartError): string {
       return `cannot start libp2p: ${error.reason}. Set BLOCKFIN_TCP_PORT to a free port, or check BLOCKFIN_PEER_RELAYS.`
     case 'ROLE_CERT_PUBLISH_FAILED':
       return `cannot publish the ${error.role} certificate: ${error.cause.code}`
+    case 'INVITE_UNKNOWN':
+    case 'INVITE_EXPIRED':
+    case 'INVITE_REVOKED':
+    case 'INVITE_EXHAUSTED':
+    case 'INVITE_BAD_OPTIONS':
+    case 'INVITES_FILE_INVALID':
+      return describeInviteBookError(error)
     default:
       return describeDataDirError(error)
   }
@@ -96,6 +104,7 @@ const started = await startRelay(
     peerRelays,
     ...(announce.length > 0 ? { announce } : {}),
     ...(joinUrl ? { join: joinUrl } : {}),
+    ...(process.env.BLOCKFIN_ORIGIN ? { origin: process.env.BLOCKFIN_ORIGIN } : {}),
   },
   {
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
@@ -122,4 +131,17 @@ if (relay.net) {
     console.log(`  follows  ${target}`)
 }
 console.log(`  open     http://${shownHost}:${relay.port}`)
+const invite = relay.inviteLink(process.env.BLOCKFIN_ORIGIN || `http://${shownHost}:${relay.port}`)
+if (invite) {
+  console.log(`  invite   ${invite}`)
+  console.log(
+    '           (one link admits several participants: share it; npm run invite -- list|create|revoke)',
+  )
+}
+if (relay.consensus.validator) {
+  const { n, f, q } = relay.consensus.validator.view.membership.latest().set
+  console.log(
+    `  seal     ${n} validator(s), f = ${f}, quorum ${q}${f === 0 ? ' (fewer than 4: every validator must sign)' : ''}`,
+  )
+}
 if (stopping) await stop()

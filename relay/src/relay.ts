@@ -4,14 +4,20 @@ import { join } from 'node:path'
 import createDebug from 'debug'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import type { MessageHasher } from '../../src/core/feed/hasher'
+import type { FeedId } from '../../src/core/identity/ids'
 import type { KeyPair } from '../../src/core/identity/keys'
+import { formatInviteLink } from '../../src/core/invite/link'
+import type { Digest } from '../../src/core/merkle'
 import { err, ok, type Result } from '../../src/core/result'
 import { nativeSignedBytes } from '../../src/crypto/node'
 import { type Clock, systemClock } from '../../src/net/replication/rate-limit'
+import { followRuntime } from '../../src/runtime/block-index'
+import type { ConsensusRuntime } from '../../src/runtime/consensus-runtime'
 import { consensusGenesisOf, paymentsOf } from '../../src/runtime/genesis'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
-import { type Admissions, createAdmissions } from './admissions'
+import { type AdmissionState, type Admissions, createAdmissions } from './admissions'
+import { createBlocksApi } from './blocks-api'
 import { type RelayConsensus, startRelayConsensus } from './consensus'
 import {
   type DataDirDeps,
@@ -23,6 +29,8 @@ import {
 } from './data-dir'
 import { type FeedDirectory, openFeedDirectory } from './feed-directory'
 import { type RunningHttpServer, startHttpServer } from './http'
+import type { InviteBookError } from './invites'
+import { type AdmissionStatus, type AdmitError, createJoinApi, openJoinSetup } from './join-api'
 import { createRelayMetrics } from './metrics'
 import { loadOrCreatePeerKey } from './peer-key'
 import { type RelayNetwork, startRelayNetwork } from './relay-network'
@@ -43,6 +51,8 @@ export interface RelayOptions {
   readonly peerRelays?: readonly string[]
   /** Extra multiaddrs to announce. */
   readonly announce?: readonly string[]
+  /** The public origin of this relay (https behind a proxy) for invite links; default http://<Host>. */
+  readonly origin?: string
   /**
    * The HTTP URL of a relay whose network to join on first start (when the data directory has no
    * network yet). That relay is also kept connected to, as a peer relay.
@@ -67,6 +77,7 @@ export type RelayStartError =
   | { code: 'LISTEN_FAILED'; host: string; port: number; reason: string }
   | { code: 'P2P_FAILED'; reason: string }
   | { code: 'JOIN_FAILED'; from: string; reason: string }
+  | InviteBookError
 
 export interface Relay {
   readonly network: NetworkInfo
@@ -86,6 +97,8 @@ export interface Relay {
   readonly consensus: RelayConsensus
   /** Where this relay holds the admin key: admitting validators through invites. */
   readonly admissions: Admissions | undefined
+  /** The default invite's link for participants reaching this relay at `origin` (undefined: no admin key). */
+  inviteLink(origin: string): string | undefined
   /** Stops libp2p and HTTP, then closes the feed store. */
   close(): Promise<void>
 }
@@ -140,6 +153,16 @@ export async function startRelay(
   // openDataDir checked the genesis: a failure here is a bug.
   if (!consensusGenesis.ok) throw new Error(consensusGenesis.error.reason)
   if (!app.ok) throw new Error(app.error.reason)
+  let blocks: ReturnType<typeof followRuntime> | undefined
+  // Messagenodes whose aggregates disagree with a verifiable quorum, with the evidence (one per owner).
+  const flagged: { owner: FeedId; evidence: unknown }[] = []
+  const watchFlags = (rt: ConsensusRuntime) =>
+    rt.onEvent((e) => {
+      if (e.type === 'messagenode-flagged' && !flagged.some((f) => f.owner === e.owner)) {
+        flagged.push({ owner: e.owner, evidence: e.evidence })
+        log('Messagenode %s flagged: its aggregate disagrees with a verifiable quorum', e.owner)
+      }
+    })
   // Admissions listen to the relay's validator from before its replay: their state survives restarts.
   const admissionsWiring =
     adminKeys && validatorKeys
@@ -154,7 +177,18 @@ export async function startRelay(
       networkKey: network.key,
       relayKeys,
       validatorKeys,
-      ...(admissionsWiring ? { attach: { validator: admissionsWiring.attach } } : {}),
+      // The block index follows the validator where there is one (its records carry results).
+      attach: {
+        validator: (rt) => {
+          watchFlags(rt)
+          admissionsWiring?.attach(rt)
+          blocks ??= followRuntime(rt, { networkId: network.id })
+        },
+        messagenode: (rt) => {
+          watchFlags(rt)
+          if (!validatorKeys) blocks ??= followRuntime(rt, { networkId: network.id })
+        },
+      },
     },
     {
       store,
@@ -175,6 +209,52 @@ export async function startRelay(
     },
     { store },
   )
+  blocks?.index.recheck()
+  const primary = consensus.validator ?? consensus.messagenode
+  const blocksApi =
+    blocks && primary
+      ? createBlocksApi({
+          source: blocks.index,
+          activeValidators: () => [
+            ...(primary.view.setAt(primary.view.committedHeight + 1)?.validators ?? []),
+          ],
+        })
+      : undefined
+  const consensusStatus = () => {
+    if (!primary || !blocksApi) return {}
+    const { n, f, q } = primary.view.membership.latest().set
+    return {
+      ...blocksApi.consensusStatus(),
+      validators: { n, f, q },
+      ...(f === 0 ? { note: 'fewer than 4 validators: f = 0, every active validator must sign' } : {}),
+      flagged: flagged.map((f) => ({ owner: f.owner, evidence: f.evidence })),
+    }
+  }
+  // Invites and the admin token live in the data directory; only a relay holding the admin key admits.
+  const joinSetup = admissionsWiring ? await openJoinSetup({ dataDir: paths.root }, deps) : undefined
+  if (joinSetup && !joinSetup.ok) {
+    await consensus.stop()
+    await store.close()
+    return err(joinSetup.error)
+  }
+  const admissions = admissionsWiring?.admissions
+  const joinApi =
+    joinSetup?.ok && admissions
+      ? createJoinApi(
+          {
+            network: network.id,
+            adminToken: joinSetup.value.adminToken,
+            ...(options.origin ? { origin: options.origin } : {}),
+          },
+          {
+            invites: joinSetup.value.invites,
+            ed25519: deps.ed25519,
+            now: deps.now,
+            admit: (owner) => admitThrough(admissions, owner),
+            admission: async (owner) => admissionStatusOf(admissions.admission(owner)),
+          },
+        )
+      : undefined
   const metrics = createRelayMetrics({}, { source: () => net?.metricsSource() })
   let http: RunningHttpServer
   try {
@@ -187,6 +267,17 @@ export async function startRelay(
         startedAt: deps.now(),
         directory,
         metrics,
+        ...(joinApi ? { join: joinApi } : {}),
+        ...(blocksApi ? { blocks: blocksApi } : {}),
+        consensus: consensusStatus,
+        invite: (origin) =>
+          joinSetup?.ok
+            ? formatInviteLink({
+                relay: options.origin ?? origin,
+                invite: joinSetup.value.defaultInvite.id,
+                network: network.id,
+              })
+            : undefined,
         p2p: {
           status: async () => {
             if (!net) throw new Error('libp2p is not running')
@@ -262,7 +353,11 @@ export async function startRelay(
     net,
     directory,
     consensus,
-    admissions: admissionsWiring?.admissions,
+    admissions,
+    inviteLink: (origin) =>
+      joinSetup?.ok
+        ? formatInviteLink({ relay: origin, invite: joinSetup.value.defaultInvite.id, network: network.id })
+        : undefined,
     close: () => {
       closing ??= (async () => {
         try {
@@ -281,4 +376,25 @@ export async function startRelay(
       return closing
     },
   })
+}
+
+/** The join API's `admit`: queue the owner; an owner already a validator (genesis) is ALREADY_MEMBER. */
+async function admitThrough(
+  admissions: Admissions,
+  owner: FeedId,
+): Promise<Result<{ item: Digest }, AdmitError>> {
+  const admitted = await admissions.admit(owner)
+  if (!admitted.ok) return err({ code: 'ADMIT_UNAVAILABLE', reason: admitted.error.reason })
+  const state = admitted.value
+  if (state.status === 'failed') return err({ code: 'ADMIT_REFUSED', reason: state.reason })
+  if (!state.item) return err({ code: 'ALREADY_MEMBER', owner })
+  return ok({ item: state.item })
+}
+
+function admissionStatusOf(state: AdmissionState | undefined): AdmissionStatus | undefined {
+  if (!state) return undefined
+  if (state.status === 'failed') return { status: 'failed', item: state.item, reason: state.reason }
+  if (!state.item) return undefined
+  if (state.status === 'pending') return { status: 'pending', item: state.item }
+  return { status: 'admitted', item: state.item, height: state.height, activeFrom: state.activeFrom }
 }

@@ -22,6 +22,7 @@ import type { MessageContent } from '../../src/core/feed/message'
 import type { FeedId } from '../../src/core/identity/ids'
 import { exportKeys, importKeysText, type KeyPair, keyPairFromSeed } from '../../src/core/identity/keys'
 import { VALIDATOR_ROLES } from '../../src/core/identity/roles'
+import { createJoinRequest } from '../../src/core/invite/join-request'
 import { err, ok, type Result } from '../../src/core/result'
 import { nativeSignedBytes } from '../../src/crypto/node'
 import { type FollowGraph, openFollowGraph } from '../../src/net/follow-graph'
@@ -41,6 +42,7 @@ import { createReplicationEngine, type ReplicationEngine } from '../../src/net/r
 import { systemClock } from '../../src/net/replication/rate-limit'
 import { ConsensusRuntime, roleKeysOf } from '../../src/runtime/consensus-runtime'
 import { consensusGenesisOf, type GenesisError, paymentsOf } from '../../src/runtime/genesis'
+import { admissionProgress, type JoinError, readInviteLink, requestJoin } from '../../src/runtime/join-client'
 import { createWallet, type Wallet } from '../../src/runtime/wallet'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { type AppendOutcome, FeedStore } from '../../src/store/feed-store'
@@ -89,6 +91,16 @@ export interface HeadlessValidator {
   readonly runtime: ConsensusRuntime
   /** This validator's owner account: balance and transfers submitted to itself. */
   readonly wallet: Wallet
+  /**
+   * Joins the validator set with an invite link: a signed join request to the link's relay; resolves
+   * with the admission once it is sealed (its votes count from `activeFrom`), or the typed refusal.
+   */
+  join(
+    link: string,
+    options?: { readonly timeoutMs?: number },
+  ): Promise<
+    Result<{ height: number; activeFrom: number }, JoinError | { code: 'JOIN_TIMEOUT'; reason: string }>
+  >
   relayState(): KeepConnectedState
   /** Signs `content` as the next message of this validator's feed. */
   publish(content: MessageContent): Promise<AppendOutcome>
@@ -275,6 +287,34 @@ export async function startHeadlessValidator(
     follows,
     node,
     runtime,
+    async join(text, joinOptions) {
+      const link = readInviteLink(text, network.value.id)
+      if (!link.ok) return link
+      const request = await createJoinRequest(
+        { owner: keys.value, network: network.value.id, invite: link.value.invite, timestamp: deps.now() },
+        deps.ed25519,
+      )
+      const sent = await requestJoin(link.value, request, deps)
+      if (!sent.ok) return sent
+      const end = deps.now() + (joinOptions?.timeoutMs ?? 60_000)
+      while (deps.now() < end) {
+        const progress = await admissionProgress(link.value.relay, id, deps)
+        if (progress?.status === 'admitted')
+          return ok({ height: progress.height, activeFrom: progress.activeFrom })
+        if (progress?.status === 'failed')
+          return err({
+            code: 'JOIN_REFUSED',
+            status: 200,
+            refusal: 'ADMISSION_FAILED',
+            reason: progress.reason,
+          })
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      return err({
+        code: 'JOIN_TIMEOUT',
+        reason: 'the admission was not sealed in time (is the network sealing blocks?)',
+      })
+    },
     wallet: createWallet({ keys: keys.value, networkKey }, { runtime, ed25519: deps.ed25519, now: deps.now }),
     relayState: () => relay.state(),
     publish: (content) => store.publish(keys.value, content, deps.now()),

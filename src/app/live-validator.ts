@@ -5,12 +5,11 @@
  */
 import createDebug from 'debug'
 import type { FeedId } from '../core/identity/ids'
-import { encodeJoinRequest } from '../core/invite/join-request'
-import { describeInviteLinkError, type InviteLink, parseInviteLink } from '../core/invite/link'
-import { err, ok, type Result } from '../core/result'
+import { ok, type Result } from '../core/result'
 import type { Clock } from '../net/replication/rate-limit'
 import type { ConsensusRuntime, RuntimeEvent } from '../runtime/consensus-runtime'
 import type { GenesisError } from '../runtime/genesis'
+import { admissionProgress, type JoinError, readInviteLink, requestJoin } from '../runtime/join-client'
 import type { Wallet } from '../runtime/wallet'
 import type { ValidatorSession } from './validator-session'
 
@@ -38,16 +37,6 @@ export interface LiveStatus {
   readonly balance: number
   readonly available: number
 }
-
-export type JoinError =
-  | { readonly code: 'INVITE_MALFORMED' | 'INVITE_WRONG_NETWORK'; readonly reason: string }
-  | { readonly code: 'JOIN_UNREACHABLE'; readonly relay: string; readonly reason: string }
-  | {
-      readonly code: 'JOIN_REFUSED'
-      readonly status: number
-      readonly refusal: string
-      readonly reason: string
-    }
 
 export interface LiveValidator {
   readonly runtime: ConsensusRuntime
@@ -136,32 +125,18 @@ export async function startLiveValidator(
     const tick = async () => {
       poll = undefined
       if (stopped) return
-      try {
-        const response = await deps.fetch(new URL(`/api/join/${encodeURIComponent(identity)}`, relay), {
-          signal: AbortSignal.timeout(5_000),
-        })
-        if (response.ok) {
-          const body = (await response.json()) as {
-            status: string
-            height?: number
-            activeFrom?: number
-            reason?: string
-          }
-          if (body.status === 'admitted' && typeof body.activeFrom === 'number') {
-            joinView = { state: 'scheduled', height: body.height ?? 0, activeFrom: body.activeFrom }
-            changed()
-            return
-          }
-          if (body.status === 'failed') {
-            joinView = { state: 'join-failed', code: 'ADMISSION_FAILED', reason: body.reason ?? 'failed' }
-            changed()
-            return
-          }
-        }
-      } catch (e) {
-        log('admission status unavailable: %s', (e as Error).message)
+      const progress = await admissionProgress(relay, identity, deps)
+      if (progress?.status === 'admitted') {
+        joinView = { state: 'scheduled', height: progress.height, activeFrom: progress.activeFrom }
+        changed()
+        return
       }
-      poll = clock.setTimeout(() => void tick(), POLL_MS)
+      if (progress?.status === 'failed') {
+        joinView = { state: 'join-failed', code: 'ADMISSION_FAILED', reason: progress.reason }
+        changed()
+        return
+      }
+      if (!stopped) poll = clock.setTimeout(() => void tick(), POLL_MS)
     }
     void tick()
   }
@@ -176,41 +151,24 @@ export async function startLiveValidator(
     },
     onEvent: (listener) => runtime.onEvent(listener),
     async join(text) {
-      const parsed = parseInviteLink(text, { expectedNetwork: session.network.network.id })
-      if (!parsed.ok) return err({ code: parsed.error.code, reason: describeInviteLinkError(parsed.error) })
-      const link: InviteLink = parsed.value
+      const link = readInviteLink(text, session.network.network.id)
+      if (!link.ok) return link
       const current = membership()
       if (current.state === 'active' || current.state === 'scheduled') return ok(current)
-      joinView = { state: 'joining', relay: link.relay }
+      joinView = { state: 'joining', relay: link.value.relay }
       changed()
-      const request = await session.joinRequest(link.invite)
-      let response: Response
-      try {
-        response = await deps.fetch(new URL('/api/join', link.relay), {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: encodeJoinRequest(request),
-          signal: AbortSignal.timeout(10_000),
-        })
-      } catch (e) {
-        joinView = undefined
+      const sent = await requestJoin(link.value, await session.joinRequest(link.value.invite), deps)
+      if (!sent.ok) {
+        joinView =
+          sent.error.code === 'JOIN_REFUSED'
+            ? { state: 'join-failed', code: sent.error.refusal, reason: sent.error.reason }
+            : undefined
         changed()
-        return err({ code: 'JOIN_UNREACHABLE', relay: link.relay, reason: (e as Error).message })
+        return sent
       }
-      const body = (await response.json().catch(() => ({}))) as {
-        item?: string
-        error?: { code?: string; message?: string }
-      }
-      if (!response.ok) {
-        const refusal = body.error?.code ?? `HTTP_${response.status}`
-        const reason = body.error?.message ?? response.statusText
-        joinView = { state: 'join-failed', code: refusal, reason }
-        changed()
-        return err({ code: 'JOIN_REFUSED', status: response.status, refusal, reason })
-      }
-      joinView = { state: 'registered', relay: link.relay, item: body.item ?? '' }
+      joinView = { state: 'registered', relay: link.value.relay, item: sent.value.item }
       changed()
-      pollAdmission(link.relay)
+      pollAdmission(link.value.relay)
       return ok(joinView)
     },
     async stop() {

@@ -153,6 +153,11 @@ export class ConsensusRuntime {
     return this.options.kind
   }
 
+  /** The feed store this runtime follows (read-only use: feeds, heads). */
+  get store(): FeedStore {
+    return this.deps.store
+  }
+
   /** The core's view, read-only: membership, app state, directory (for status pages and tests). */
   get view(): Core['view'] {
     return this.core.view

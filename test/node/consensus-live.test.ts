@@ -120,10 +120,11 @@ describe('live consensus: relay + headless validators', () => {
     const vs = await Promise.all([0, 1, 2, 3].map((i) => startValidator(url, `v${i}`)))
     const logs = vs.map((v) => sealedLog(v.runtime))
 
-    for (const v of vs) {
-      const admitted = await relay.admissions!.admit(v.id)
-      expect(admitted.ok).toBe(true)
-    }
+    // Each joins with the invite link /api/status shows, as `npm run validator -- --invite` does.
+    const status = (await (await fetch(`${url}/api/status`)).json()) as { invite: string }
+    expect(status.invite).toMatch(/\/\?join=[A-Za-z0-9_-]{22}&network=/)
+    const joined = await Promise.all(vs.map((v) => v.join(status.invite)))
+    for (const j of joined) if (!j.ok) throw new Error(JSON.stringify(j.error))
     await until(
       () => vs.every((v) => relay.admissions!.admission(v.id)?.status === 'admitted'),
       'all four admitted',
@@ -157,6 +158,29 @@ describe('live consensus: relay + headless validators', () => {
     const top = Math.max(...hostSealed.keys())
     expect(top).toBeGreaterThanOrEqual(activeFrom)
     await until(() => logs.every((l) => l.has(top)), 'every validator saw the top sealed height')
+    // The blocks API serves the sealed blocks with their transfers, results and three QCs; from
+    // activeFrom on, the admitted validators' votes are in the certificates.
+    const block = (await (await fetch(`${url}/api/blocks/${top}`)).json()) as {
+      stage: string
+      transactions: unknown[]
+      qcs: Record<
+        'precommit' | 'commit' | 'seal',
+        { votes: string[]; check: { ok: boolean; signers?: string[] } }
+      >
+    }
+    expect(block.stage).toBe('sealed')
+    for (const stage of ['precommit', 'commit', 'seal'] as const) {
+      const qc = block.qcs[stage]
+      expect(qc.check.ok, `${stage} QC checks`).toBe(true)
+      expect(qc.votes.length).toBeGreaterThanOrEqual(4)
+      // At least 3 of the 4 signers besides the relay's own validator are admitted validators.
+      const admittedSigners = (qc.check.signers ?? []).filter((s) => vs.some((v) => v.id === s))
+      expect(admittedSigners.length, `${stage} signers`).toBeGreaterThanOrEqual(3)
+    }
+    const consensus = (
+      (await (await fetch(`${url}/api/status`)).json()) as { consensus: Record<string, unknown> }
+    ).consensus
+    expect(consensus).toMatchObject({ validators: { n: 5, f: 1, q: 4 } })
     // Agreement: the same block and state root at every height each pair has sealed.
     for (const l of logs)
       for (const [h, v] of l) if (hostSealed.has(h)) expect(v, `height ${h}`).toBe(hostSealed.get(h))

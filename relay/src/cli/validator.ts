@@ -8,6 +8,8 @@
  *   --data <dir>            data directory (default <repo>/.data/validator)
  *   --append <n>            sign n test messages into its own feed after start
  *   --until-messages <n>    exit 0 once the store holds at least n messages (all feeds): benchmarks
+ *   --invite <link>         join the validator set with an invite link (printed by the relay,
+ *                           shown on its page); waits until the admission is sealed
  *   --quiet                 print only the start banner and errors
  */
 import '../../../src/node/polyfills'
@@ -67,6 +69,7 @@ function parse() {
       append: { type: 'string' },
       'until-messages': { type: 'string' },
       quiet: { type: 'boolean' },
+      invite: { type: 'string' },
     },
     strict: true,
   })
@@ -81,6 +84,7 @@ const dataDir = resolve(args.values.data ?? resolve(repoRoot, '.data/validator')
 const appendCount = count('append', args.values.append) ?? 0
 const untilMessages = count('until-messages', args.values['until-messages'])
 const quiet = args.values.quiet === true
+const inviteLink = args.values.invite
 const say = (line: string) => {
   if (!quiet) process.stdout.write(`${line}\n`)
 }
@@ -162,6 +166,20 @@ if (untilMessages !== undefined) {
   validator.store.subscribe(check)
   check()
 }
+
+if (inviteLink) {
+  say('joining with the invite link…')
+  const joined = await validator.join(inviteLink)
+  if (!joined.ok) fail(`cannot join: ${joined.error.code}: ${joined.error.reason}`)
+  say(`admitted in block ${joined.value.height}; votes count from block ${joined.value.activeFrom}`)
+}
+let lastSealed = 0
+validator.runtime.onEvent((e) => {
+  if (e.type === 'sealed' && e.height > lastSealed && !e.replayed) {
+    lastSealed = e.height
+    say(`sealed block ${e.height}`)
+  }
+})
 
 for (let i = 0; i < appendCount; i++) {
   const outcome = await validator.publish({ type: 'blockfin/test', text: `headless message ${i + 1}` })
