@@ -6,6 +6,7 @@
  *   npm run bench -- --quick      fewer messages (a smoke run)
  */
 
+import { runAndPrintAppBench } from './app'
 import { runInChromium } from './chromium'
 import { printConsensusTable, QUICK_CONFIGS, runConsensusBench } from './consensus'
 import type { FeedBenchResult } from './feed-bench'
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
   printConsensusTable(await runConsensusBench(quick ? QUICK_CONFIGS : undefined), console.log)
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
+  await runAndPrintAppBench(quick, console.log)
 }
 
 main().catch((e) => {
