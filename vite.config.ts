@@ -16,6 +16,7 @@ export default defineConfig({
       injectRegister: false,
       includeAssets: ['favicon.svg'],
       manifest: {
+        id: '/',
         name: 'BlockfinBFT validator',
         short_name: 'Blockfin',
         description: 'A BlockfinBFT validator that runs in this browser tab.',
@@ -25,8 +26,8 @@ export default defineConfig({
         background_color: '#f5f7fa',
         theme_color: '#164e8c',
         icons: [
-          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
-          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png', purpose: 'any' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'any' },
           { src: 'icon-maskable-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
         ],
       },

@@ -137,3 +137,35 @@ test('a new version is offered, and the page reloads only after the click and af
   await expect(page.getByTestId('identity-id')).toHaveText(/^@/)
   await expect(page.getByTestId('onboarding')).toHaveCount(0)
 })
+
+test('installable: the manifest names the app and its 192, 512 and maskable PNG icons, which are served', async ({
+  page,
+  request,
+}) => {
+  await page.goto('/')
+  const href = await page.locator('link[rel="manifest"]').getAttribute('href')
+  const manifest = (await (await request.get(href!)).json()) as {
+    name: string
+    start_url: string
+    display: string
+    icons: { src: string; sizes: string; type: string; purpose?: string }[]
+  }
+  expect(manifest.name).toBe('BlockfinBFT validator')
+  expect(manifest.start_url).toBe('/')
+  expect(manifest.display).toBe('standalone')
+  const wanted = [
+    ['192x192', 'any'],
+    ['512x512', 'any'],
+    ['512x512', 'maskable'],
+  ]
+  for (const [sizes, purpose] of wanted) {
+    const icon = manifest.icons.find((i) => i.sizes === sizes && (i.purpose ?? 'any') === purpose)
+    expect(icon, `${sizes} ${purpose}`).toBeDefined()
+    const png = await (await request.get(`/${icon!.src}`)).body()
+    // PNG signature, then IHDR's width and height.
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG')
+    expect(`${png.readUInt32BE(16)}x${png.readUInt32BE(20)}`).toBe(sizes)
+  }
+  // A service worker controls the page (the app shell works offline: test/e2e/offline.spec.ts).
+  expect(await page.evaluate(async () => Boolean(await navigator.serviceWorker.ready))).toBe(true)
+})
