@@ -66,7 +66,9 @@ test.beforeAll(async () => {
       req.pipe(forward)
       return
     }
-    handlers[served](req, res, () => res.writeHead(404).end())
+    handlers[served](req, res, () => {
+      res.writeHead(404).end()
+    })
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
