@@ -2,18 +2,25 @@
  * The browser app's composition root: builds the session's parts (IndexedDB stores, the Ed25519
  * backend, the relay's network) and mounts the page. Everything below takes its parts as arguments.
  */
+
+import createDebug from 'debug'
 import { mount } from 'svelte'
 import App from './app/App.svelte'
+import { installAutomation } from './app/automation'
+import { type LiveValidator, startLiveValidator } from './app/live-validator'
 import { loadNetwork, openNetworkCache } from './app/network'
-import { startNetworkSession } from './app/network-session'
+import { type NetworkSession, startNetworkSession } from './app/network-session'
 import { registerPwa } from './app/pwa-updates'
-import { safePoint } from './app/safe-point'
+import { safePoint, setSafePoint } from './app/safe-point'
 import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
 import type { FeedId } from './core/identity/ids'
 import { selectBrowserBackend, selectBrowserHasher } from './crypto/browser'
+import { systemClock } from './net/replication/rate-limit'
 import { openIdentityStore } from './store/identity-store'
 import { openIndexedDbAdapter } from './store/indexeddb-adapter'
+
+const log = createDebug('blockfin:app')
 
 // A new version reloads the page only at a safe point (the validator runtime installs it: setSafePoint).
 const pwa = registerPwa({ safePoint })
@@ -50,7 +57,49 @@ function relayOfPage(): string {
   return new URLSearchParams(location.search).get('relay') || location.origin
 }
 
+/** The invite in the page URL (`?join=<id>&network=<id>`) as a link to the page's own relay. */
+function inviteOfPage(): string | undefined {
+  const params = new URLSearchParams(location.search)
+  const join = params.get('join')
+  const network = params.get('network')
+  if (!join || !network) return undefined
+  return `${location.origin}/?${new URLSearchParams({ join, network })}`
+}
+
+let live: LiveValidator | undefined
+let network: NetworkSession | undefined
+let firstLive: () => void = () => undefined
+const ready = new Promise<void>((resolve) => {
+  firstLive = resolve
+})
+installAutomation({ ready, current: () => live, network: () => network })
+
+/** (Re)starts the tab's validator for the session's identity; joins when the page carries an invite. */
+async function startValidator(session: ValidatorSession): Promise<void> {
+  await live?.stop()
+  live = undefined
+  const started = await startLiveValidator({ session, clock: systemClock, fetch: (...a) => fetch(...a) })
+  if (!started.ok) throw new Error(`the network's genesis cannot run consensus: ${started.error.reason}`)
+  live = started.value
+  const current = live
+  // A reload for a new version waits until this validator is between votes.
+  setSafePoint(() => current.runtime.idle())
+  firstLive()
+  const invite = inviteOfPage()
+  if (invite) {
+    const joined = await current.join(invite)
+    if (!joined.ok) log('joining failed: %o', joined.error)
+  }
+}
+
 async function startNetwork(session: ValidatorSession) {
+  const validator = startValidator(session)
+  network = await startTabNetwork(session)
+  await validator
+  return network
+}
+
+async function startTabNetwork(session: ValidatorSession) {
   const { store, identity, peerKeySeed } = session.networkParts()
   const genesis = session.network.network.genesis as { messagenodes?: FeedId[] }
   return startNetworkSession(

@@ -40,6 +40,8 @@ export interface HttpDeps {
   readonly blocks?: BlocksApi
   /** The consensus part of GET /api/status (heights, validator set, flags). */
   readonly consensus?: () => Record<string, unknown>
+  /** GET /api/accounts: the payments ledger as the relay's validator executed it. */
+  readonly accounts?: () => { height: number; accounts: Record<string, { balance: number; nonce: number }> }
   /** The default invite link as seen from the request's origin. */
   readonly invite?: (origin: string) => string | undefined
 }
@@ -190,6 +192,11 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
       ...(deps.consensus ? { consensus: deps.consensus() } : {}),
       ...inviteOf(req),
     }),
+    '/api/accounts': () => {
+      if (!deps.accounts)
+        throw new ApiError(404, 'NOT_FOUND', 'this relay runs no validator: no ledger to show')
+      return deps.accounts()
+    },
     '/api/peers': async (): Promise<PeersResponse> => (deps.p2p ? deps.p2p.peers() : { peers: [] }),
     '/api/feeds': (): FeedsResponse => ({
       feeds: deps.directory

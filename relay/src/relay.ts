@@ -7,6 +7,7 @@ import type { MessageHasher } from '../../src/core/feed/hasher'
 import type { FeedId } from '../../src/core/identity/ids'
 import type { KeyPair } from '../../src/core/identity/keys'
 import { formatInviteLink } from '../../src/core/invite/link'
+import type { PaymentsState } from '../../src/core/ledger/payments'
 import type { Digest } from '../../src/core/merkle'
 import { err, ok, type Result } from '../../src/core/result'
 import { nativeSignedBytes } from '../../src/crypto/node'
@@ -270,6 +271,20 @@ export async function startRelay(
         ...(joinApi ? { join: joinApi } : {}),
         ...(blocksApi ? { blocks: blocksApi } : {}),
         consensus: consensusStatus,
+        ...(consensus.validator
+          ? {
+              accounts: () => {
+                const v = consensus.validator!
+                const state = v.view.appState as PaymentsState
+                return {
+                  height: v.view.membership.executedHeight,
+                  accounts: Object.fromEntries(
+                    [...state.accounts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, a]) => [id, { ...a }]),
+                  ),
+                }
+              },
+            }
+          : {}),
         invite: (origin) =>
           joinSetup?.ok
             ? formatInviteLink({

@@ -5,6 +5,7 @@
  */
 import type { FeedId } from '../core/identity/ids'
 import type { Result } from '../core/result'
+import type { BlockRecord } from '../runtime/block-index'
 import type { RuntimeEvent } from '../runtime/consensus-runtime'
 import type { JoinError } from '../runtime/join-client'
 import type { SendError, SentTransfer } from '../runtime/wallet'
@@ -27,6 +28,8 @@ export interface BlockfinAutomation {
   feeds(): { id: FeedId; sequence: number }[]
   /** Connections: relay and validators, transport (webrtc, circuit, websockets). */
   peers(): NetworkView['connections']
+  /** The latest blocks this tab saw (highest first, at most 100): stage, transactions, results, QCs. */
+  blocks(limit?: number): BlockRecord[]
   /** Joins with an invite link. */
   join(link: string): Promise<Result<MembershipView, JoinError>>
   /** Consensus events as they happen (decided, executed, sealed, evidence, ...); returns unsubscribe. */
@@ -39,21 +42,22 @@ declare global {
   }
 }
 
-/** Installs `window.blockfin`; `ready` resolves when `live` does. */
+/**
+ * Installs `window.blockfin`. `current` gives the live validator of the moment (it is replaced when
+ * the identity is imported); `ready` resolves once there is a first one.
+ */
 export function installAutomation(parts: {
-  readonly live: Promise<LiveValidator>
+  readonly ready: Promise<void>
+  readonly current: () => LiveValidator | undefined
   readonly network: () => NetworkSession | undefined
 }): BlockfinAutomation {
-  let current: LiveValidator | undefined
-  const ready = parts.live.then((live) => {
-    current = live
-  })
   const live = (): LiveValidator => {
+    const current = parts.current()
     if (!current) throw new Error('window.blockfin is not ready: await window.blockfin.ready first')
     return current
   }
   const api: BlockfinAutomation = {
-    ready,
+    ready: parts.ready,
     identity: () => live().status().identity,
     status: () => live().status(),
     submitTransfer: (to, amount) => live().wallet.send(to, amount),
@@ -63,6 +67,7 @@ export function installAutomation(parts: {
       [...live().runtime.store.vectorClock()].map(([id, head]) => ({ id, sequence: head.sequence })),
     peers: () => parts.network()?.view().connections ?? [],
     join: (link) => live().join(link),
+    blocks: (limit = 20) => live().blocks.latest(limit),
     onEvent: (listener) => live().onEvent(listener),
   }
   window.blockfin = api

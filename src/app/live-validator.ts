@@ -7,6 +7,7 @@ import createDebug from 'debug'
 import type { FeedId } from '../core/identity/ids'
 import { ok, type Result } from '../core/result'
 import type { Clock } from '../net/replication/rate-limit'
+import { type BlockIndex, followRuntime, type StageHeights } from '../runtime/block-index'
 import type { ConsensusRuntime, RuntimeEvent } from '../runtime/consensus-runtime'
 import type { GenesisError } from '../runtime/genesis'
 import { admissionProgress, type JoinError, readInviteLink, requestJoin } from '../runtime/join-client'
@@ -29,11 +30,8 @@ export interface LiveStatus {
   readonly membership: MembershipView
   /** Validator set of the next height: size, tolerated faults, quorum. */
   readonly validators: { readonly n: number; readonly f: number; readonly q: number }
-  readonly heights: {
-    readonly committed: number
-    readonly executed: number
-    readonly sealed: number
-  }
+  /** Highest height reached in each stage, as this tab saw it (block index). */
+  readonly heights: StageHeights & { readonly executed: number }
   readonly balance: number
   readonly available: number
 }
@@ -41,6 +39,8 @@ export interface LiveStatus {
 export interface LiveValidator {
   readonly runtime: ConsensusRuntime
   readonly wallet: Wallet
+  /** The blocks this tab saw: stages, transactions, results and checked quorum certificates. */
+  readonly blocks: BlockIndex
   status(): LiveStatus
   subscribe(listener: (status: LiveStatus) => void): () => void
   /** Every consensus event, as it happens. */
@@ -64,9 +64,18 @@ export async function startLiveValidator(
   deps: LiveValidatorDeps,
 ): Promise<Result<LiveValidator, GenesisError>> {
   const { session, clock } = deps
-  const parts = await session.startConsensus({ clock, ...(deps.attach ? { attach: deps.attach } : {}) })
+  let follower: ReturnType<typeof followRuntime> | undefined
+  const parts = await session.startConsensus({
+    clock,
+    attach: (rt) => {
+      follower = followRuntime(rt, { networkId: session.network.network.id })
+      deps.attach?.(rt)
+    },
+  })
   if (!parts.ok) return parts
   const { runtime, wallet } = parts.value
+  const blocks = follower!.index
+  blocks.recheck()
   const identity = session.identity
   const listeners = new Set<(s: LiveStatus) => void>()
   let joinView: MembershipView | undefined
@@ -100,7 +109,7 @@ export async function startLiveValidator(
       identity,
       membership: membership(),
       validators: { n: set.n, f: set.f, q: set.q },
-      heights: { committed: s.committedHeight, executed: s.executedHeight, sealed: s.sealedHeight },
+      heights: { ...blocks.heights(), executed: s.executedHeight },
       balance: wallet.balance(),
       available: wallet.available(),
     }
@@ -144,6 +153,7 @@ export async function startLiveValidator(
   const live: LiveValidator = {
     runtime,
     wallet,
+    blocks,
     status,
     subscribe(listener) {
       listeners.add(listener)
@@ -176,6 +186,7 @@ export async function startLiveValidator(
       if (poll !== undefined) clock.clearTimeout(poll)
       offEvents()
       offWallet()
+      follower?.stop()
       await runtime.stop()
     },
   }
