@@ -7,7 +7,7 @@ import createDebug from 'debug'
 import { mount } from 'svelte'
 import App from './app/App.svelte'
 import { installAutomation } from './app/automation'
-import { type LiveValidator, startLiveValidator } from './app/live-validator'
+import { createLiveSlot, startLiveValidator } from './app/live-validator'
 import { loadNetwork, openNetworkCache } from './app/network'
 import { type NetworkSession, startNetworkSession } from './app/network-session'
 import { registerPwa } from './app/pwa-updates'
@@ -66,22 +66,23 @@ function inviteOfPage(): string | undefined {
   return `${location.origin}/?${new URLSearchParams({ join, network })}`
 }
 
-let live: LiveValidator | undefined
+const slot = createLiveSlot()
 let network: NetworkSession | undefined
 let firstLive: () => void = () => undefined
 const ready = new Promise<void>((resolve) => {
   firstLive = resolve
 })
-installAutomation({ ready, current: () => live, network: () => network })
+installAutomation({ ready, current: () => slot.current(), network: () => network })
 
 /** (Re)starts the tab's validator for the session's identity; joins when the page carries an invite. */
 async function startValidator(session: ValidatorSession): Promise<void> {
-  await live?.stop()
-  live = undefined
+  const previous = slot.current()
+  slot.set(undefined)
+  await previous?.stop()
   const started = await startLiveValidator({ session, clock: systemClock, fetch: (...a) => fetch(...a) })
   if (!started.ok) throw new Error(`the network's genesis cannot run consensus: ${started.error.reason}`)
-  live = started.value
-  const current = live
+  const current = started.value
+  slot.set(current)
   // A reload for a new version waits until this validator is between votes.
   setSafePoint(() => current.runtime.idle())
   firstLive()
@@ -138,4 +139,7 @@ async function startTabNetwork(session: ValidatorSession) {
   )
 }
 
-mount(App, { target: document.getElementById('app')!, props: { openSession, pwa, startNetwork } })
+mount(App, {
+  target: document.getElementById('app')!,
+  props: { openSession, pwa, startNetwork, validator: slot },
+})

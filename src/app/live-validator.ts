@@ -192,3 +192,27 @@ export async function startLiveValidator(
   }
   return ok(live)
 }
+
+/** The tab's live validator of the moment (replaced when the identity changes), for the UI to follow. */
+export interface LiveSlot {
+  current(): LiveValidator | undefined
+  set(live: LiveValidator | undefined): void
+  subscribe(listener: (live: LiveValidator | undefined) => void): () => void
+}
+
+export function createLiveSlot(): LiveSlot {
+  let live: LiveValidator | undefined
+  const listeners = new Set<(live: LiveValidator | undefined) => void>()
+  return {
+    current: () => live,
+    set(next) {
+      live = next
+      for (const l of listeners) l(next)
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      listener(live)
+      return () => listeners.delete(listener)
+    },
+  }
+}
