@@ -8,17 +8,15 @@ import createDebug from 'debug'
 import type { ConsensusGenesis } from '../../src/core/consensus'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import type { KeyPair } from '../../src/core/identity/keys'
-import {
-  deriveRoleKeys,
-  MESSAGENODE_ROLES,
-  type Role,
-  type RoleKeyPair,
-  VALIDATOR_ROLES,
-} from '../../src/core/identity/roles'
+import { MESSAGENODE_ROLES, VALIDATOR_ROLES } from '../../src/core/identity/roles'
 import type { AppModule } from '../../src/core/ledger/module'
 import type { SignedBytesOf } from '../../src/core/ledger/signed-item'
 import type { Clock } from '../../src/net/replication/rate-limit'
-import { ConsensusRuntime, roleKeysOf } from '../../src/runtime/consensus-runtime'
+import {
+  ConsensusRuntime,
+  type ConsensusRuntimeOptions,
+  roleKeysOf,
+} from '../../src/runtime/consensus-runtime'
 import type { FeedStore } from '../../src/store/feed-store'
 
 const log = createDebug('blockfin:relay:consensus')
@@ -28,6 +26,8 @@ export interface RelayConsensusOptions {
   readonly networkKey: Uint8Array
   readonly relayKeys: KeyPair
   readonly validatorKeys: KeyPair | undefined
+  /** TEST SEAM (ConsensusRuntimeOptions.transformPublish) for this relay's Messagenode only. */
+  readonly messagenodeTransform?: ConsensusRuntimeOptions['transformPublish']
   /** Run before each runtime replays the store, to attach listeners that must see the replay. */
   readonly attach?: {
     readonly messagenode?: (runtime: ConsensusRuntime) => void
@@ -70,6 +70,7 @@ export async function startRelayConsensus(
           genesis,
           networkKey,
           keys: { owner: relayKeys, roles: roleKeysOf(relayKeys, MESSAGENODE_ROLES) },
+          ...(options.messagenodeTransform ? { transformPublish: options.messagenodeTransform } : {}),
         },
         runtimeDeps,
         options.attach?.messagenode,

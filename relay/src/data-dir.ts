@@ -240,6 +240,22 @@ export async function openDataDir(
   return ok({ paths, created: true, network, ...keys })
 }
 
+/**
+ * Makes (or reads) the relay key of a data directory that has no network yet, so another relay can
+ * name it among a new network's Messagenodes (`extraMessagenodes`); this directory then joins that
+ * network (BLOCKFIN_JOIN) and runs its Messagenode with the same key.
+ */
+export async function ensureRelayIdentity(
+  root: string,
+  deps: DataDirDeps,
+): Promise<Result<KeyPair, DataDirError>> {
+  const paths = dataDirPaths(root)
+  const dir = await ensureDirectory(paths.root)
+  if (!dir.ok) return dir
+  // Once a network names the key, it cannot be made up again (as in openDataDir).
+  return loadOrCreateKeyFile(paths.relayIdentity, !(await exists(paths.network)), deps)
+}
+
 /** The network id: the message-style id of the genesis' canonical JSON text. */
 export function networkIdOf(genesis: Genesis): MessageId {
   return messageIdOfText(encodeCanonical(genesis))

@@ -13,7 +13,7 @@ import { err, ok, type Result } from '../../src/core/result'
 import { nativeSignedBytes } from '../../src/crypto/node'
 import { type Clock, systemClock } from '../../src/net/replication/rate-limit'
 import { followRuntime } from '../../src/runtime/block-index'
-import type { ConsensusRuntime } from '../../src/runtime/consensus-runtime'
+import type { ConsensusRuntime, ConsensusRuntimeOptions } from '../../src/runtime/consensus-runtime'
 import { consensusGenesisOf, paymentsOf } from '../../src/runtime/genesis'
 import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
@@ -59,6 +59,13 @@ export interface RelayOptions {
    * network yet). That relay is also kept connected to, as a peer relay.
    */
   readonly join?: string
+  /** A new network only: more genesis Messagenodes (other relays' keys: `ensureRelayIdentity`). */
+  readonly extraMessagenodes?: readonly FeedId[]
+  /**
+   * TEST SEAM, never set by the CLI: rewrites what this relay's Messagenode publishes before it is
+   * signed (a lying Messagenode built on the real relay; ConsensusRuntimeOptions.transformPublish).
+   */
+  readonly messagenodeTransform?: ConsensusRuntimeOptions['transformPublish']
 }
 
 export interface RelayDeps extends DataDirDeps {
@@ -121,7 +128,14 @@ export async function startRelay(
       return err({ code: 'JOIN_FAILED', from: options.join, reason: (e as Error).message })
     }
   }
-  const dir = await openDataDir({ path: options.dataDir, ...(joinSource ? { join: joinSource } : {}) }, deps)
+  const dir = await openDataDir(
+    {
+      path: options.dataDir,
+      ...(joinSource ? { join: joinSource } : {}),
+      ...(options.extraMessagenodes ? { extraMessagenodes: options.extraMessagenodes } : {}),
+    },
+    deps,
+  )
   if (!dir.ok) return dir
   const { network, relayKeys, adminKeys, validatorKeys, paths } = dir.value
 
@@ -178,6 +192,7 @@ export async function startRelay(
       networkKey: network.key,
       relayKeys,
       validatorKeys,
+      ...(options.messagenodeTransform ? { messagenodeTransform: options.messagenodeTransform } : {}),
       // The block index follows the validator where there is one (its records carry results).
       attach: {
         validator: (rt) => {

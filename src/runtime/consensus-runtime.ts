@@ -59,7 +59,16 @@ export interface ConsensusRuntimeOptions {
   readonly genesis: ConsensusGenesis
   readonly networkKey: Uint8Array
   readonly keys: RuntimeKeys
+  /**
+   * TEST SEAM, never set in production code paths: rewrites each `publish` output just before it
+   * is signed (e.g. a lying Messagenode's QCs in test/node/consensus-lying-messagenode.test.ts).
+   * The core still sees only what the store holds, so it meets the rewritten message like anyone's.
+   */
+  readonly transformPublish?: (publish: RuntimePublish) => RuntimePublish
 }
+
+/** A `publish` output of the core: what to sign, and as which role. */
+export type RuntimePublish = Extract<ConsensusOutput, { kind: 'publish' }>
 
 export interface ConsensusRuntimeDeps {
   readonly store: FeedStore
@@ -368,11 +377,12 @@ export class ConsensusRuntime {
 
   /** Carries out outputs in order: events, timers, then the publishes (each durable before the next). */
   private async carryOut(outputs: readonly ConsensusOutput[], replayed: boolean): Promise<void> {
-    const publishes: Extract<ConsensusOutput, { kind: 'publish' }>[] = []
+    const publishes: RuntimePublish[] = []
+    const transform = this.options.transformPublish
     for (const o of outputs) {
       if (o.kind === 'event') this.emit(o.event, replayed)
       else if (o.kind === 'set-timer') this.setTimer(o.key, o.delayMs)
-      else publishes.push(o)
+      else publishes.push(transform ? transform(o) : o)
     }
     if (publishes.length === 0) return
     this.publishing++
