@@ -57,12 +57,24 @@ describe('relay HTTP and start-up', () => {
     expect(status.network).toEqual({ id: network.id, key: network.key })
     expect(status.relay.id).toBe(relay.relayKeys.id)
     expect(status.relay.roles.map((r: { role: string }) => r.role)).toEqual([...MESSAGENODE_ROLES])
-    expect(status.feeds).toEqual([{ id: relay.relayKeys.id, sequence: MESSAGENODE_ROLES.length }])
+    // The relay's own feed (role certificates, contacts), its Messagenode role feeds and the feeds
+    // of its own validator (owner and four roles) are all held from the start.
+    const held = new Set(status.feeds.map((f: { id: string }) => f.id))
+    expect(held.has(relay.relayKeys.id)).toBe(true)
+    for (const r of status.relay.roles as { id: string }[]) expect(held.has(r.id)).toBe(true)
+    expect(held.has(relay.validatorKeys!.id)).toBe(true)
+    expect(status.feeds).toHaveLength(1 + MESSAGENODE_ROLES.length + 1 + 4)
+    expect(status.consensus).toMatchObject({ validators: { n: 1, f: 0, q: 1 } })
+    expect(status.invite).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?join=[A-Za-z0-9_-]{22}&network=/)
   })
 
   it('publishes the role certificates once: a restart on the same data directory adds none', async () => {
     const first = await start()
-    const certificates = await first.relay.store.range(first.relay.relayKeys.id, 1)
+    const certificatesOf = async (relay: Relay) =>
+      (await relay.store.range(relay.relayKeys.id, 1)).filter(
+        (t) => JSON.parse(t).content.type === 'blockfin/role',
+      )
+    const certificates = await certificatesOf(first.relay)
     expect(certificates.map((t) => JSON.parse(t).content.role)).toEqual([...MESSAGENODE_ROLES])
     for (const text of certificates)
       expect(JSON.parse(text).content).toMatchObject({
@@ -73,7 +85,7 @@ describe('relay HTTP and start-up', () => {
     await running.pop()!.close()
     const second = await start()
     expect(second.relay.createdNetwork).toBe(false)
-    expect(second.relay.store.head(second.relay.relayKeys.id)?.sequence).toBe(MESSAGENODE_ROLES.length)
+    expect(await certificatesOf(second.relay)).toEqual(certificates)
   })
 
   it('answers unknown API paths and other methods with JSON errors', async () => {
