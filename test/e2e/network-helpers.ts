@@ -97,6 +97,18 @@ export async function openTab(browser: Browser, url: string): Promise<Tab> {
   return { context, page, identity: (await id.textContent())!.trim() }
 }
 
+/**
+ * The latest sequence of the tab's own feed once its validator is up: the role certificates its
+ * consensus runtime publishes at start come before anything a test appends.
+ */
+export async function ownHead(tab: Tab): Promise<number> {
+  return tab.page.evaluate(async (identity) => {
+    await window.blockfin!.ready
+    // Started means the certificates are durable: the runtime awaits its first publishes.
+    return window.blockfin!.feeds().find((f) => f.id === identity)?.sequence ?? 0
+  }, tab.identity)
+}
+
 /** Appends one message through the page's form and returns nothing until it is in the feed. */
 export const append = (tab: Tab, text: string) => appendMessage(tab.page, text)
 
