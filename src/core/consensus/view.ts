@@ -182,6 +182,8 @@ export class ConsensusView<S = unknown, T = unknown> {
   private readonly evidenceKeys = new Set<string>()
   /** Owners already accused by an evidence item in some transaction feed: no need to add another. */
   private readonly evidenceIncluded = new Set<FeedId>()
+  /** Owners this node published evidence against (one record each: the first that fits a message). */
+  private readonly evidencePublished = new Set<FeedId>()
   private pruned = 0
   /** Called after the block of a height is executed (validators sign their seal there). */
   onExecuted?: (height: number, block: Digest, stateRoot: Digest, resultsRoot: Digest) => void
@@ -564,20 +566,20 @@ export class ConsensusView<S = unknown, T = unknown> {
   }
 
   /**
-   * Records evidence against an owner: reported (once per record), and published once per owner:
-   * a validator puts it into its transaction feed as a consensus item (the culprit leaves the set
-   * K blocks after it commits), a Messagenode into its own feed. Votes are not struck here:
+   * Records evidence against an owner: reported (once per record), and published once per owner
+   * (the first record that fits one message: a later, smaller one still gets out): a validator
+   * puts it into its transaction feed as a consensus item (the culprit leaves the set K blocks
+   * after it commits), a Messagenode into its own feed. Votes are not struck here:
    * exclusion is a consensus decision, or honest nodes would disagree on who counts.
    */
   convict(owner: FeedId, evidence: ConsensusEvidence, messagenode = false): void {
     const key = encodeCanonical(evidence)
     if (this.evidenceKeys.has(key)) return
     this.evidenceKeys.add(key)
-    const first = !this.convicted.has(owner)
     this.convicted.add(owner)
     this.emit({ type: 'evidence', culprit: owner, evidence })
     if (messagenode) this.emit({ type: 'messagenode-flagged', owner, evidence })
-    if (!first) return
+    if (this.evidencePublished.has(owner)) return
     const member = this.setAt(this.committedHeight + 1)?.validatorSet.has(this.identity.owner) === true
     if (this.executeApp && member) {
       // Only a member's transaction feed is cut into blocks.
@@ -587,13 +589,17 @@ export class ConsensusView<S = unknown, T = unknown> {
       if (!checkEvidenceItem(item).ok) return // needs the registry to check: reported only
       const { contents } = packTxContents([item as unknown as SignedItem], 1)
       for (const content of contents) this.publish('transaction-validator', content)
+      if (contents.length > 0) this.evidencePublished.add(owner)
     } else {
       const content: MessageContent = {
         type: CONTENT.evidence,
         evidence: evidence as unknown as MessageContent,
       }
       // Evidence too big for one message (a QC with many links) is reported but not published.
-      if (encodeCanonical(content).length + 700 <= MAX_MESSAGE_LENGTH) this.publish('owner', content)
+      if (encodeCanonical(content).length + 700 <= MAX_MESSAGE_LENGTH) {
+        this.publish('owner', content)
+        this.evidencePublished.add(owner)
+      }
     }
   }
 
