@@ -148,13 +148,14 @@ describe('series', () => {
       { height: 3, sealedAt: 91_000, transactions: 20, latency: null },
       { height: 4, sealedAt: 1_000, transactions: 99, latency: 1 }, // too old
     ]
-    const [x, y] = throughputColumns(samples, now, 5_000, 3)
+    const columns = throughputColumns(samples, now, 5_000, 3)
+    const [x, y] = columns
     expect(x).toEqual([90, 95, 100])
     expect(y).toEqual([0, 4, 3])
     const [lx, ly] = latencyColumns(samples)
     expect(lx).toEqual([1, 96, 97])
     expect(ly).toEqual([0.001, 0.5, 0.7])
-    expect(pointsOf([x, y])).toBe(2)
+    expect(pointsOf(columns)).toBe(2)
   })
 
   it('activity: votes and missed seals per minute', () => {
@@ -162,7 +163,7 @@ describe('series', () => {
     const [x, votes, missed] = activityColumns([541_000, 550_000, 599_999, 480_001], [590_000], now, 2)
     expect(x).toEqual([540, 600])
     expect(votes).toEqual([1, 3])
-    expect(missed).toEqual([0, 1])
+    expect(missed).toEqual([null, 1])
   })
 
   it('a bounded log keeps the highest keys; vote times stay bounded', () => {

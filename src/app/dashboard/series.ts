@@ -151,7 +151,9 @@ export function activityColumns(
     () => 1,
     options,
   )
-  return [x, votes, missed]
+  // Empty minutes draw no bar (null), so the few bars there are stand out.
+  const bars = (ys: number[]) => ys.map((y) => (y === 0 ? null : y))
+  return [x, bars(votes), bars(missed)]
 }
 
 /** How many points of a chart's series carry a value (what the tests and the page count). */
