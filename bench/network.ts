@@ -118,7 +118,8 @@ async function startRelayProcess(dataDir: string, expectFeeds: number): Promise<
     }
     feeds = Object.fromEntries(body.feeds.map((f) => [f.id, f.sequence]))
     const own = feeds[status.relay.id] ?? 0
-    if (Object.keys(feeds).length >= expectFeeds + 1 && own >= 5 + expectFeeds) break
+    // Its feed: 5 role certificates, 5 contacts for its own validator's feeds, one per seeded feed.
+    if (Object.keys(feeds).length >= expectFeeds + 1 && own >= 10 + expectFeeds) break
     await new Promise((r) => setTimeout(r, 100))
   }
   return {

@@ -10,6 +10,7 @@ import { runAndPrintAppBench } from './app'
 import { runInChromium } from './chromium'
 import { printConsensusTable, QUICK_CONFIGS, runConsensusBench } from './consensus'
 import type { FeedBenchResult } from './feed-bench'
+import { printLiveTable, runLiveHeadlessBench, runLiveTabsBench } from './live'
 import { relayToTab, relayToValidator, tabCatchUp, tabToTab } from './network'
 import { runNodeFeedBench } from './node'
 import { runReplicationBench } from './replication'
@@ -65,7 +66,14 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} | ${verdict} |`)
     }
   }
-  printConsensusTable(await runConsensusBench(quick ? QUICK_CONFIGS : undefined), console.log)
+  const consensus = await runConsensusBench(quick ? QUICK_CONFIGS : undefined)
+  printConsensusTable(consensus, console.log)
+  const live = quick ? { peakSeconds: 3, halfSeconds: 2 } : {}
+  printLiveTable(
+    [await runLiveHeadlessBench(live), await runLiveTabsBench(live)],
+    consensus.results.find((r) => r.validators === 4 && r.messagenodes === 1)?.peakTxPerSec,
+    console.log,
+  )
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
   await runAndPrintAppBench(quick, console.log)

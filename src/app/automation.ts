@@ -20,6 +20,10 @@ export interface BlockfinAutomation {
   status(): LiveStatus
   /** Signs a transfer from this identity and submits it to this tab's validator. */
   submitTransfer(to: string, amount: number): Promise<Result<SentTransfer, SendError>>
+  /** Several transfers with consecutive nonces in one submission (scripts, load generators). */
+  submitTransfers(
+    transfers: readonly { to: string; amount: number }[],
+  ): Promise<Result<SentTransfer[], SendError>>
   /** The transfers sent from this tab, with their stage (submitted, executed, sealed, failed). */
   transfers(): readonly SentTransfer[]
   /** Every account's executed balance. */
@@ -61,6 +65,7 @@ export function installAutomation(parts: {
     identity: () => live().status().identity,
     status: () => live().status(),
     submitTransfer: (to, amount) => live().wallet.send(to, amount),
+    submitTransfers: (transfers) => live().wallet.sendMany(transfers),
     transfers: () => live().wallet.transfers(),
     balances: () => Object.fromEntries(live().wallet.balances()),
     feeds: () =>

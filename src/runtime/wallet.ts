@@ -52,10 +52,18 @@ export interface Wallet {
   available(): number
   balances(): ReadonlyMap<FeedId, number>
   send(to: string, amount: number): Promise<Result<SentTransfer, SendError>>
+  /**
+   * Several transfers signed with consecutive nonces and submitted in one batch (one transaction
+   * message per 16): for scripts and benchmarks. All are checked first; none is sent if one is bad.
+   */
+  sendMany(transfers: readonly { to: string; amount: number }[]): Promise<Result<SentTransfer[], SendError>>
   transfers(): readonly SentTransfer[]
   /** Called on every change of a transfer's status. */
   subscribe(listener: (t: SentTransfer) => void): () => void
 }
+
+/** Transfers kept in `transfers()` (settled ones beyond this are forgotten, oldest first). */
+export const MAX_HISTORY = 5000
 
 export function createWallet(
   options: { readonly keys: KeyPair; readonly networkKey: Uint8Array },
@@ -72,6 +80,15 @@ export function createWallet(
     const next = { ...t, status }
     sent.set(t.id, next)
     for (const l of listeners) l(next)
+    if (status.stage === 'sealed' || status.stage === 'failed') forgetOldSettled()
+  }
+  // The history is bounded: the oldest settled transfers are forgotten first.
+  const forgetOldSettled = () => {
+    if (sent.size <= MAX_HISTORY) return
+    for (const [id, t] of sent) {
+      if (sent.size <= MAX_HISTORY) break
+      if (t.status.stage === 'sealed' || t.status.stage === 'failed') sent.delete(id)
+    }
   }
   const inFlight = () => [...sent.values()].filter((t) => t.status.stage === 'submitted')
 
@@ -99,39 +116,60 @@ export function createWallet(
     }
   })
 
-  return {
-    owner: keys.id,
-    balance: () => account().balance,
-    available: () => account().balance - inFlight().reduce((sum, t) => sum + t.amount, 0),
-    balances: () => new Map([...ledger()].map(([id, a]) => [id, a.balance])),
-    async send(to, amount) {
+  const available = () => account().balance - inFlight().reduce((sum, t) => sum + t.amount, 0)
+
+  const sendBatch = async (
+    transfers: readonly { to: string; amount: number }[],
+  ): Promise<Result<SentTransfer[], SendError>> => {
+    let total = 0
+    for (const { to, amount } of transfers) {
       if (!isFeedId(to)) return err({ code: 'RECIPIENT_INVALID', recipient: to })
       if (!Number.isSafeInteger(amount) || amount <= 0) return err({ code: 'AMOUNT_INVALID', amount })
-      const available = this.available()
-      if (amount > available) return err({ code: 'INSUFFICIENT_BALANCE', available, amount })
-      const nonce = Math.max(lastNonce, account().nonce) + 1
-      const item = await createTransfer({ keys, to, amount, nonce }, networkKey, deps.ed25519)
-      const id = itemId(item)
-      const outcome = await runtime.submit([item])
-      if (!outcome.accepted.includes(id))
-        return err({
-          code: 'SUBMIT_REFUSED',
-          reason: outcome.rejected.map((r) => ('reason' in r ? r.reason : r.code)).join('; ') || 'refused',
-        })
-      lastNonce = nonce
-      const now = deps.now()
-      const transfer: SentTransfer = {
-        id,
-        to,
-        amount,
-        nonce,
+      total += amount
+    }
+    const free = available()
+    if (total > free) return err({ code: 'INSUFFICIENT_BALANCE', available: free, amount: total })
+    const first = Math.max(lastNonce, account().nonce) + 1
+    const items = await Promise.all(
+      transfers.map(({ to, amount }, i) =>
+        createTransfer({ keys, to: to as FeedId, amount, nonce: first + i }, networkKey, deps.ed25519),
+      ),
+    )
+    const outcome = await runtime.submit(items)
+    const accepted = new Set(outcome.accepted)
+    if (items.some((item) => !accepted.has(itemId(item))))
+      return err({
+        code: 'SUBMIT_REFUSED',
+        reason: outcome.rejected.map((r) => ('reason' in r ? r.reason : r.code)).join('; ') || 'refused',
+      })
+    lastNonce = first + items.length - 1
+    const now = deps.now()
+    const out = items.map((item, i): SentTransfer => {
+      const t: SentTransfer = {
+        id: itemId(item),
+        to: transfers[i]!.to as FeedId,
+        amount: transfers[i]!.amount,
+        nonce: first + i,
         submittedAt: now,
         status: { stage: 'submitted', at: now },
       }
-      sent.set(id, transfer)
-      for (const l of listeners) l(transfer)
-      return ok(transfer)
+      sent.set(t.id, t)
+      return t
+    })
+    for (const t of out) for (const l of listeners) l(t)
+    return ok(out)
+  }
+
+  return {
+    owner: keys.id,
+    balance: () => account().balance,
+    available,
+    balances: () => new Map([...ledger()].map(([id, a]) => [id, a.balance])),
+    async send(to, amount) {
+      const sentOne = await sendBatch([{ to, amount }])
+      return sentOne.ok ? ok(sentOne.value[0]!) : sentOne
     },
+    sendMany: (transfers) => sendBatch(transfers),
     transfers: () => [...sent.values()],
     subscribe(listener) {
       listeners.add(listener)
