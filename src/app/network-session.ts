@@ -51,6 +51,8 @@ export interface ConnectionView {
   /** The relay put limits on it (a relayed connection). */
   readonly limited: boolean
   readonly isRelay: boolean
+  /** Round-trip time in ms as libp2p's connection monitor last measured it (undefined until then). */
+  readonly rtt?: number
 }
 
 export interface NetworkView {
@@ -177,6 +179,7 @@ export async function startNetworkSession(
       direction: c.direction,
       limited: c.limits !== undefined,
       isRelay: c.remotePeer.toString() === relayPeerId,
+      ...(c.rtt !== undefined ? { rtt: c.rtt } : {}),
     }))
     const relayView: NetworkView['relay'] = !deps.connectivity.online()
       ? 'offline'

@@ -79,7 +79,9 @@ export function buildHeader(
       progress = true
     }
   }
-  if (count === 0) return undefined
+  // No block for nothing, except to carry a membership change to the height it takes effect at:
+  // a validator admitted while the network is idle becomes active without anyone's traffic.
+  if (count === 0 && !(view.membership.latest().from > height)) return undefined
   const cuts: Cut[] = []
   const ids: MessageId[] = []
   for (const c of cursors) {

@@ -371,6 +371,8 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
   /** Work at this height: a proposal, a vote, or a valid transaction past the committed frontier. */
   private workExists(height: number, set: MemberSet): boolean {
     for (let r = 0; r <= this.round; r++) if (this.view.proposals.has(`${height}/${r}`)) return true
+    // A membership change waits for the heights up to the one it takes effect at (empty blocks).
+    if (this.view.membership.latest().from > height) return true
     if (this.view.roundsWithVotes(height).length > 0) return true
     const frontier = this.view.frontierOf(this.view.committedId(height - 1)!)
     if (!frontier) return false
