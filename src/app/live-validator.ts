@@ -23,7 +23,16 @@ export type MembershipView =
   | { readonly state: 'registered'; readonly relay: string; readonly item: string }
   | { readonly state: 'scheduled'; readonly height: number; readonly activeFrom: number }
   | { readonly state: 'active'; readonly activeFrom: number | undefined }
-  | { readonly state: 'join-failed'; readonly code: string; readonly reason: string }
+  /**
+   * The last join attempt failed: `code` is the JoinError's code (or ADMISSION_FAILED when the relay
+   * accepted the request but the admission failed), `error` the whole JoinError when there is one.
+   */
+  | {
+      readonly state: 'join-failed'
+      readonly code: string
+      readonly reason: string
+      readonly error?: JoinError
+    }
 
 export interface LiveStatus {
   readonly identity: FeedId
@@ -81,6 +90,8 @@ export async function startLiveValidator(
   let joinView: MembershipView | undefined
   let stopped = false
   let poll: unknown
+  /** Bumped by every join attempt: a poll of an earlier attempt no longer changes the view. */
+  let attempt = 0
 
   const membership = (): MembershipView => {
     const m = runtime.view.membership
@@ -130,11 +141,23 @@ export async function startLiveValidator(
   })
   const offWallet = wallet.subscribe(changed)
 
+  const failed = (error: JoinError): MembershipView => {
+    log('joining failed: %o', error)
+    return {
+      state: 'join-failed',
+      code: error.code,
+      reason: error.code === 'JOIN_REFUSED' ? `${error.refusal}: ${error.reason}` : error.reason,
+      error,
+    }
+  }
+
   const pollAdmission = (relay: string) => {
+    const mine = attempt
     const tick = async () => {
       poll = undefined
-      if (stopped) return
+      if (stopped || mine !== attempt) return
       const progress = await admissionProgress(relay, identity, deps)
+      if (mine !== attempt) return
       if (progress?.status === 'admitted') {
         joinView = { state: 'scheduled', height: progress.height, activeFrom: progress.activeFrom }
         changed()
@@ -161,18 +184,28 @@ export async function startLiveValidator(
     },
     onEvent: (listener) => runtime.onEvent(listener),
     async join(text) {
-      const link = readInviteLink(text, session.network.network.id)
-      if (!link.ok) return link
       const current = membership()
-      if (current.state === 'active' || current.state === 'scheduled') return ok(current)
+      const member = current.state === 'active' || current.state === 'scheduled'
+      const link = readInviteLink(text, session.network.network.id)
+      if (!link.ok) {
+        // A member keeps its membership; anyone else sees why the link does not work.
+        if (!member) {
+          attempt++
+          joinView = failed(link.error)
+          changed()
+        }
+        return link
+      }
+      if (member) return ok(current)
+      const mine = ++attempt
+      if (poll !== undefined) clock.clearTimeout(poll)
+      poll = undefined
       joinView = { state: 'joining', relay: link.value.relay }
       changed()
       const sent = await requestJoin(link.value, await session.joinRequest(link.value.invite), deps)
+      if (mine !== attempt) return sent.ok ? ok(membership()) : sent
       if (!sent.ok) {
-        joinView =
-          sent.error.code === 'JOIN_REFUSED'
-            ? { state: 'join-failed', code: sent.error.refusal, reason: sent.error.reason }
-            : undefined
+        joinView = failed(sent.error)
         changed()
         return sent
       }

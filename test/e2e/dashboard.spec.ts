@@ -61,7 +61,7 @@ test.describe('the live dashboard', () => {
 
     // Every tab sees itself admitted (scheduled or active) on its own dashboard.
     for (const tab of tabs)
-      await expect(tab.page.getByTestId('membership-line')).toHaveAttribute(
+      await expect(tab.page.getByTestId('join-panel')).toHaveAttribute(
         'data-state',
         /^(scheduled|active)$/,
         {
@@ -107,7 +107,7 @@ test.describe('the live dashboard', () => {
       expect(r.quorum, `quorum known at ${r.height}`).toBeGreaterThanOrEqual(1)
       expect(r.votes, `seal signatures at ${r.height}`).toBeGreaterThanOrEqual(r.quorum)
     }
-    await expect(page.getByTestId('membership-line')).toHaveAttribute('data-state', 'active')
+    await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'active')
     await expect(page.getByTestId('validator-set')).toHaveAttribute('data-n', '5')
     await expect(page.getByTestId('dashboard-connection')).toHaveAttribute('data-state', 'online')
 

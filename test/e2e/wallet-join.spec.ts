@@ -245,7 +245,15 @@ test.describe('wallet and joining by link, through the UI', () => {
       await expect(pageError).toHaveAttribute('data-code', 'INVITE_MALFORMED')
       await expect(pageError).toContainText('The invite link this page was opened with does not work.')
       await expect(pageError).toContainText('join is not an invite id')
-      await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'not-a-member')
+      // The failure is the membership itself (window.blockfin says the same), and no steps show.
+      await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'join-failed')
+      expect(
+        await page.evaluate(() => {
+          const m = window.blockfin!.status().membership
+          return m.state === 'join-failed' ? m.code : m.state
+        }),
+      ).toBe('INVITE_MALFORMED')
+      await expect(page.getByTestId('join-progress')).toHaveCount(0)
 
       // A link for another network, pasted into the field.
       const other = `%${networkId.slice(1, 43)}${networkId[43] === 'A' ? 'E' : 'A'}=.sha256`
@@ -261,7 +269,9 @@ test.describe('wallet and joining by link, through the UI', () => {
       await page.getByTestId('join-link').fill(foreign)
       await page.getByTestId('join-button').click()
       await expect(pasted).toHaveAttribute('data-code', 'INVITE_WRONG_NETWORK')
-      await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'not-a-member')
+      // One failure at a time: the new attempt replaced the page's.
+      await expect(page.getByTestId('join-error')).toHaveCount(1)
+      await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'join-failed')
       await shot(page, testInfo, 'join-bad-links', false)
     } finally {
       await context.close()

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { describeJoinError, inviteOfUrl, joinSteps, membershipHeadline } from '../../src/app/join/join-text'
+import {
+  describeJoinError,
+  describeJoinFailure,
+  failedBeforeSending,
+  joinSteps,
+} from '../../src/app/join/join-text'
 import {
   describeSendError,
   describeStage,
@@ -97,19 +102,45 @@ describe('join progress', () => {
     const scheduled = joinSteps({ state: 'scheduled', height: 4, activeFrom: 7 }, true)
     expect(scheduled[3]).toMatchObject({ state: 'current', label: 'Admitted: active from block 7' })
     expect(states({ state: 'active', activeFrom: 7 }).every((s) => s.endsWith(':done'))).toBe(true)
-    const failed = joinSteps({ state: 'join-failed', code: 'INVITE_EXHAUSTED', reason: 'used up' }, true)
-    expect(failed[1]).toMatchObject({ state: 'failed', detail: 'INVITE_EXHAUSTED: used up' })
-    expect(membershipHeadline({ state: 'scheduled', height: 4, activeFrom: 7 })).toMatch(/from block 7/)
   })
 
-  it('reads the page invite and words the link errors', () => {
-    expect(inviteOfUrl({ origin: 'http://r', search: '' })).toBeUndefined()
-    expect(inviteOfUrl({ origin: 'http://r', search: '?relay=x' })).toBeUndefined()
-    const network = `%${'A'.repeat(43)}=.sha256`
-    const malformed = readInviteLink(
-      inviteOfUrl({ origin: 'http://r', search: '?join=nope&network=x' })!,
-      network,
+  it('marks the step a join failed at, and says nothing was sent for a link that does not work', () => {
+    const refused = {
+      state: 'join-failed',
+      code: 'JOIN_REFUSED',
+      reason: 'INVITE_EXHAUSTED: used up',
+      error: { code: 'JOIN_REFUSED', status: 403, refusal: 'INVITE_EXHAUSTED', reason: 'used up' },
+    } as const
+    expect(joinSteps(refused, true)[1]).toMatchObject({
+      state: 'failed',
+      label: 'Join request refused',
+      detail: 'INVITE_EXHAUSTED: used up',
+    })
+    expect(describeJoinFailure(refused)).toBe('The relay refused the join request: INVITE_EXHAUSTED: used up')
+    expect(failedBeforeSending(refused)).toBe(false)
+    const unreachable = joinSteps(
+      { state: 'join-failed', code: 'JOIN_UNREACHABLE', reason: 'timeout' },
+      false,
     )
+    expect(unreachable.map((s) => s.state)).toEqual(['done', 'failed', 'todo', 'todo', 'todo'])
+    expect(unreachable[1]!.label).toBe('Relay not reachable')
+    const admission = { state: 'join-failed', code: 'ADMISSION_FAILED', reason: 'expired' } as const
+    expect(joinSteps(admission, true).map((s) => s.state)).toEqual(['done', 'done', 'failed', 'todo', 'todo'])
+    expect(describeJoinFailure(admission)).toMatch(/admission failed: expired/)
+    const malformed = {
+      state: 'join-failed',
+      code: 'INVITE_MALFORMED',
+      reason: 'join is not an invite id',
+    } as const
+    expect(failedBeforeSending(malformed)).toBe(true)
+    expect(
+      describeJoinFailure({ ...malformed, error: { code: 'INVITE_MALFORMED', reason: malformed.reason } }),
+    ).toMatch(/^This is not a valid invite link/)
+  })
+
+  it('words the link errors', () => {
+    const network = `%${'A'.repeat(43)}=.sha256`
+    const malformed = readInviteLink('http://r/?join=nope&network=x', network)
     expect(malformed.ok).toBe(false)
     if (!malformed.ok) {
       expect(malformed.error.code).toBe('INVITE_MALFORMED')
@@ -117,10 +148,7 @@ describe('join progress', () => {
     }
     const other = `%${'A'.repeat(42)}E=.sha256`
     const wrong = readInviteLink(
-      inviteOfUrl({
-        origin: 'http://r',
-        search: `?join=${'A'.repeat(22)}&network=${encodeURIComponent(other)}`,
-      })!,
+      `http://r/?${new URLSearchParams({ join: 'A'.repeat(22), network: other })}`,
       network,
     )
     expect(wrong.ok || wrong.error.code).toBe('INVITE_WRONG_NETWORK')

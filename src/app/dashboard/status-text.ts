@@ -6,6 +6,7 @@ import type { ConsensusEvidence } from '../../core/consensus/evidence'
 import type { FeedId } from '../../core/identity/ids'
 import type { MembershipView } from '../live-validator'
 
+/** Membership in words: the membership card's (src/app/join/JoinPanel.svelte) title and sentence. */
 export interface MembershipLine {
   /** Steps of the join: not a member → joining → registered → scheduled → active. */
   readonly step: 0 | 1 | 2 | 3 | 4
@@ -13,8 +14,6 @@ export interface MembershipLine {
   readonly title: string
   readonly sentence: string
 }
-
-export const MEMBERSHIP_STEPS = ['not a member', 'joining', 'registered', 'scheduled', 'active'] as const
 
 export function membershipLine(m: MembershipView): MembershipLine {
   switch (m.state) {

@@ -1,6 +1,6 @@
 /**
- * What the join and invite panels say: the steps of joining by an invite link, derived from the
- * live validator's membership, and the typed join errors as sentences. Pure (no Svelte, no DOM).
+ * What the membership card says: the steps of joining by an invite link, derived from the live
+ * validator's membership, and the typed join errors as sentences. Pure (no Svelte, no DOM).
  */
 import type { JoinError } from '../../runtime/join-client'
 import type { MembershipView } from '../live-validator'
@@ -34,14 +34,24 @@ function reached(m: MembershipView): number {
   }
 }
 
+/**
+ * Whether a failed join got as far as the relay: a link that does not work (malformed, another
+ * network) sent nothing, so there are no steps to show for it.
+ */
+export function failedBeforeSending(m: MembershipView): boolean {
+  return m.state === 'join-failed' && (m.code === 'INVITE_MALFORMED' || m.code === 'INVITE_WRONG_NETWORK')
+}
+
 /** The five steps of joining, each done, current, still to come, or failed. */
 export function joinSteps(m: MembershipView, connected: boolean): JoinStep[] {
   const at = reached(m)
-  const failedAt = m.state === 'join-failed' ? 1 : -1
+  // The relay refused or could not be reached: the request step failed; the admission failed: the
+  // registration step did.
+  const failedAt = m.state !== 'join-failed' ? -1 : m.code === 'ADMISSION_FAILED' ? 2 : 1
   return ORDER.map((id, i): JoinStep => {
     let state: StepState
     if (i === failedAt) state = 'failed'
-    else if (m.state === 'active') state = 'done'
+    else if (m.state === 'active' || i < failedAt) state = 'done'
     else if (id === 'connected') state = connected || at > 0 || failedAt > 0 ? 'done' : 'current'
     else if (i < at) state = 'done'
     else if (i === at) state = 'current'
@@ -55,10 +65,14 @@ function stepText(id: JoinStepId, m: MembershipView): { label: string; detail?: 
     case 'connected':
       return { label: 'Connected to the relay' }
     case 'sent':
-      return m.state === 'join-failed'
-        ? { label: 'Join request refused', detail: `${m.code}: ${m.reason}` }
-        : { label: 'Join request sent', ...(m.state === 'joining' ? { detail: `to ${m.relay}` } : {}) }
+      if (m.state === 'join-failed' && m.code === 'JOIN_UNREACHABLE')
+        return { label: 'Relay not reachable', detail: m.reason }
+      if (m.state === 'join-failed' && m.code !== 'ADMISSION_FAILED')
+        return { label: 'Join request refused', detail: m.reason }
+      return { label: 'Join request sent', ...(m.state === 'joining' ? { detail: `to ${m.relay}` } : {}) }
     case 'registered':
+      if (m.state === 'join-failed' && m.code === 'ADMISSION_FAILED')
+        return { label: 'Admission failed', detail: m.reason }
       return {
         label: 'Registered (pending admission)',
         ...(m.state === 'registered' ? { detail: 'the relay is adding you to the validator set' } : {}),
@@ -80,22 +94,13 @@ function stepText(id: JoinStepId, m: MembershipView): { label: string; detail?: 
   }
 }
 
-/** A one-line headline for the membership state. */
-export function membershipHeadline(m: MembershipView): string {
-  switch (m.state) {
-    case 'not-a-member':
-      return 'This validator is not in the validator set yet.'
-    case 'joining':
-      return 'Sending your join request to the relay…'
-    case 'registered':
-      return 'Registered: waiting for the relay to admit you.'
-    case 'scheduled':
-      return `Admitted: your validator is active from block ${m.activeFrom}.`
-    case 'active':
-      return 'Your validator is active: it votes on every block.'
-    case 'join-failed':
-      return `Joining failed: ${m.reason}`
-  }
+/** A failed join as a sentence that says what to do. */
+export function describeJoinFailure(
+  m: Extract<MembershipView, { state: 'join-failed' }>,
+  network?: { name: string; id: string },
+): string {
+  if (m.error) return describeJoinError(m.error, network)
+  return `The relay accepted the join request, but the admission failed: ${m.reason}. Ask for a new invite link.`
 }
 
 /** A join error (from the page's link or a pasted one) as a sentence that says what to do. */
@@ -114,16 +119,4 @@ export function describeJoinError(error: JoinError, network?: { name: string; id
     case 'JOIN_REFUSED':
       return `The relay refused the join request: ${error.refusal}: ${error.reason}`
   }
-}
-
-/**
- * The invite the page was opened with, as main.ts reads it (`?join=&network=` on the page's own
- * relay); undefined when the page carries none.
- */
-export function inviteOfUrl(url: { origin: string; search: string }): string | undefined {
-  const params = new URLSearchParams(url.search)
-  const join = params.get('join')
-  const network = params.get('network')
-  if (join === null && network === null) return undefined
-  return `${url.origin}/?${new URLSearchParams({ join: join ?? '', network: network ?? '' })}`
 }
