@@ -172,7 +172,6 @@ async function runConfig(
     genesis,
     networkKey: NETWORK_KEY,
     ed25519: pool,
-    itemEd25519: pool.bulk,
     app,
     now: () => performance.now(),
     after: (delay, task) => {

@@ -26,6 +26,8 @@ export interface LiveResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly halfLoadTxPerSec: number
+  /** Transfers per sealed block in the peak window (undefined where not observed). */
+  readonly txPerBlock?: number
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -89,6 +91,14 @@ export async function runLiveHeadlessBench(
     for (let i = 0; i < 600 && validators.some((v) => v.wallet.balance() === 0); i++) await sleep(50)
     const tracker = new SealTracker()
     for (const v of validators) tracker.watch(v)
+    let blocks = 0
+    let blockTxs = 0
+    relay.value.consensus.validator!.onEvent((e) => {
+      if (e.type === 'executed') {
+        blocks++
+        blockTxs += e.results.length
+      }
+    })
     const send = async (v: HeadlessValidator, i: number, count: number) => {
       const to = validators[(i + 1) % validators.length]!.id
       const started = performance.now()
@@ -123,8 +133,10 @@ export async function runLiveHeadlessBench(
     await sleep(1500)
     const t0 = performance.now()
     const sealed0 = tracker.sealedAt.size
+    const [blocks0, txs0] = [blocks, blockTxs]
     await sleep(peakSeconds * 1000)
     const peakTxPerSec = (tracker.sealedAt.size - sealed0) / ((performance.now() - t0) / 1000)
+    const txPerBlock = (blockTxs - txs0) / Math.max(1, blocks - blocks0)
     running = false
     await Promise.all(loops)
     const drain = performance.now() + 30_000
@@ -165,6 +177,7 @@ export async function runLiveHeadlessBench(
       p50Ms: pct(0.5),
       p99Ms: pct(0.99),
       halfLoadTxPerSec: measured.length / halfSeconds,
+      txPerBlock,
     }
   } finally {
     for (const v of validators) await v.stop().catch(() => undefined)
@@ -182,11 +195,13 @@ export function printLiveTable(
   print: (line: string) => void,
 ): void {
   print('\n## Live consensus on loopback (real relay, real libp2p, real stores)')
-  print('| setup | n | peak sealed tx/s | vs in-process n=4 | p50 ms @ half peak | p99 ms @ half peak |')
-  print('| --- | --- | --- | --- | --- | --- |')
+  print(
+    '| setup | n | peak sealed tx/s | tx per block | vs in-process n=4 | p50 ms @ half peak | p99 ms @ half peak |',
+  )
+  print('| --- | --- | --- | --- | --- | --- | --- |')
   for (const r of results)
     print(
-      `| ${r.label} | ${r.validators} | ${fmt(r.peakTxPerSec)} | ${inProcessN4 ? `${((r.peakTxPerSec / inProcessN4) * 100).toFixed(0)}%` : 'n/a'} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
+      `| ${r.label} | ${r.validators} | ${fmt(r.peakTxPerSec)} | ${r.txPerBlock === undefined ? 'n/a' : fmt(r.txPerBlock)} | ${inProcessN4 ? `${((r.peakTxPerSec / inProcessN4) * 100).toFixed(0)}%` : 'n/a'} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
     )
   const headless = results.find((r) => r.label.startsWith('relay + 4 headless'))
   if (headless && inProcessN4)

@@ -73,8 +73,6 @@ export type RuntimePublish = Extract<ConsensusOutput, { kind: 'publish' }>
 export interface ConsensusRuntimeDeps {
   readonly store: FeedStore
   readonly ed25519: Ed25519Backend
-  /** Verifies item signatures (default `ed25519`): a runtime may queue them behind feed messages. */
-  readonly itemEd25519?: Ed25519Backend
   readonly app: AppModule<unknown, unknown>
   readonly clock: Clock
   /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
@@ -266,7 +264,7 @@ export class ConsensusRuntime {
   }
 
   private get itemBackend(): Ed25519Backend {
-    return this.deps.itemEd25519 ?? this.deps.ed25519
+    return this.deps.ed25519
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

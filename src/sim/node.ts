@@ -51,8 +51,6 @@ export interface NodeHost {
   peers(of: number): readonly number[]
   readonly diskDelayMs: number
   readonly syncIntervalMs: number
-  /** Verifies item (transfer) signatures; default `ed25519`. A runtime may queue them behind feed messages. */
-  readonly itemEd25519?: Ed25519Backend
   /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
   readonly signedBytesOf?: SignedBytesOf
   /** False: do not keep each node's events (long benchmark runs). */
@@ -232,12 +230,7 @@ export class SimNode implements Endpoint {
       )
     )
       return items.map(() => true)
-    return verifyTransactions(
-      this.host.app,
-      items,
-      this.txContext,
-      this.host.itemEd25519 ?? this.host.ed25519,
-    )
+    return verifyTransactions(this.host.app, items, this.txContext, this.host.ed25519)
   }
 
   /** Hands a stored message to the core. */
@@ -369,12 +362,7 @@ export class SimNode implements Endpoint {
   /** A client submits items to this validator; resolves with the accepted item ids once durable. */
   async submit(items: readonly SignedItem[]): Promise<void> {
     if (!this.up || !this.core || this.kind !== 'validator') return
-    const valid = await verifyTransactions(
-      this.host.app,
-      items,
-      this.txContext,
-      this.host.itemEd25519 ?? this.host.ed25519,
-    )
+    const valid = await verifyTransactions(this.host.app, items, this.txContext, this.host.ed25519)
     // The node may have crashed (or the run ended) while the signatures were being checked.
     if (!this.up || !this.core) return
     items.forEach((item, i) => {
