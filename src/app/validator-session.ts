@@ -173,6 +173,7 @@ export class ValidatorSession {
   /**
    * Starts this tab's validator: the consensus runtime over the tab's feed store (it replays the
    * store first) and the owner's wallet. Votes count once the network has admitted this identity.
+   * The wallet attaches before the replay, so it lists the transfers sent before a reload too.
    */
   async startConsensus(deps: {
     readonly clock: Clock
@@ -184,20 +185,25 @@ export class ValidatorSession {
     if (!genesis.ok) return genesis
     const app = paymentsOf(network.genesis)
     if (!app.ok) return app
+    const keys = this.keys
+    let wallet: Wallet | undefined
     const runtime = await ConsensusRuntime.start(
       {
         kind: 'validator',
         genesis: genesis.value,
         networkKey: keyBytes,
-        keys: { owner: this.keys, roles: roleKeysOf(this.keys, VALIDATOR_ROLES) },
+        keys: { owner: keys, roles: roleKeysOf(keys, VALIDATOR_ROLES) },
       },
       { store: this.store, ed25519: this.deps.ed25519, app: app.value, clock: deps.clock },
-      deps.attach,
+      (rt) => {
+        wallet = createWallet(
+          { keys, networkKey: keyBytes },
+          { runtime: rt, ed25519: this.deps.ed25519, now: this.deps.now },
+        )
+        deps.attach?.(rt)
+      },
     )
-    const wallet = createWallet(
-      { keys: this.keys, networkKey: keyBytes },
-      { runtime, ed25519: this.deps.ed25519, now: this.deps.now },
-    )
+    if (!wallet) throw new Error('the runtime started without running its attach hook')
     return ok({ runtime, wallet })
   }
 

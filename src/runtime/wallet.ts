@@ -3,16 +3,27 @@
  * signed with the owner's key, submitted to that validator (clients submit to validators, seed 000)
  * and followed to sealed or failed. Used by the tab's wallet, the headless validator and tests.
  *
+ * History: the wallet also reads what the runtime hands its core, so a wallet created in
+ * ConsensusRuntime.start's `attach` hook (before the replay) rebuilds the transfers sent before a
+ * restart: the owner's transfers in the owner's transaction feed (as submitted), those in other
+ * validators' feeds once a block executed them (so a forged item someone put in their feed never
+ * shows), and their results from the 'executed' events; executed at or below a sealed height is
+ * sealed. A wallet created after the start follows only what comes from then on.
+ *
  * Nonces: the ledger executes a sender's transfers in nonce order, so the wallet numbers new ones
  * after both the executed nonce and the ones it has in flight; a failed transfer resets the count to
  * what the ledger executed (the later ones in flight fail with BAD_NONCE and are reported as such).
  */
 
+import { txItemsOf } from '../core/consensus/items'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
+import type { VerifiedMessage } from '../core/feed/message'
 import { type FeedId, isFeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
-import { createTransfer, type PaymentsState } from '../core/ledger/payments'
-import { itemId } from '../core/ledger/signed-item'
+import { deriveRoleKeys } from '../core/identity/roles'
+import type { TxResult } from '../core/ledger/module'
+import { checkTransfer, createTransfer, type PaymentsState, type Transfer } from '../core/ledger/payments'
+import { itemId, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
 import { err, ok, type Result } from '../core/result'
 import type { ConsensusRuntime, RuntimeEvent } from './consensus-runtime'
@@ -57,6 +68,11 @@ export interface Wallet {
    * message per 16): for scripts and benchmarks. All are checked first; none is sent if one is bad.
    */
   sendMany(transfers: readonly { to: string; amount: number }[]): Promise<Result<SentTransfer[], SendError>>
+  /**
+   * The owner's transfers, oldest first: those sent through this wallet and, when the wallet was
+   * attached before the runtime's replay, those found in the feeds it replayed (sent before a
+   * restart, or from another device with the same identity).
+   */
   transfers(): readonly SentTransfer[]
   /** Called on every change of a transfer's status. */
   subscribe(listener: (t: SentTransfer) => void): () => void
@@ -92,24 +108,79 @@ export function createWallet(
   }
   const inFlight = () => [...sent.values()].filter((t) => t.status.stage === 'submitted')
 
+  /** The owner's transaction feed: what it holds was submitted by this owner's validator. */
+  const ownTxFeed = runtime.owner === keys.id ? deriveRoleKeys(keys, 'transaction-validator').id : undefined
+  /** The owner's transfers seen in other feeds, shown once a block executed them. */
+  const elsewhere = new Map<Digest, SentTransfer>()
+  /**
+   * Results emitted since the last message: a replayed message's events come before the runtime
+   * hands the message on (a live one's after), so an item can meet a result of its own message.
+   */
+  let recent = new Map<Digest, { height: number; result: TxResult; at: number }>()
+  let sealedTop = 0
+
+  const applyResult = (t: SentTransfer, height: number, r: TxResult, at: number) => {
+    if (r.ok)
+      update(t, height <= sealedTop ? { stage: 'sealed', height, at } : { stage: 'executed', height, at })
+    else {
+      update(t, { stage: 'failed', height, code: r.error.code, reason: describeFailure(r.error), at })
+      lastNonce = account().nonce
+    }
+  }
+
+  const seeItem = (transfer: Transfer, id: Digest, message: VerifiedMessage) => {
+    if (sent.has(id)) return
+    const t: SentTransfer = {
+      id,
+      to: transfer.to,
+      amount: transfer.amount,
+      nonce: transfer.nonce,
+      submittedAt: message.value.timestamp,
+      status: { stage: 'submitted', at: message.value.timestamp },
+    }
+    const result = recent.get(id)
+    if (message.value.author !== ownTxFeed) {
+      if (!result) {
+        if (elsewhere.size >= MAX_HISTORY) elsewhere.delete(elsewhere.keys().next().value!)
+        elsewhere.set(id, t)
+        return
+      }
+    } else lastNonce = Math.max(lastNonce, transfer.nonce)
+    sent.set(id, t)
+    if (result) applyResult(t, result.height, result.result, result.at)
+    else for (const l of listeners) l(t)
+    forgetOldSettled()
+  }
+
+  runtime.onMessage((message) => {
+    const items = txItemsOf(message.value.content)
+    if (items)
+      for (const value of items) {
+        if ((value as { from?: unknown } | null)?.from !== keys.id) continue
+        const transfer = checkTransfer(value)
+        if (transfer.ok) seeItem(transfer.value, itemId(value as SignedItem), message)
+      }
+    if (recent.size > 0) recent = new Map()
+  })
+
   runtime.onEvent((e: RuntimeEvent) => {
     if (e.type === 'executed') {
       for (const r of e.results) {
-        const t = sent.get(r.id)
-        if (!t) continue
-        if (r.ok) update(t, { stage: 'executed', height: e.height, at: e.at })
-        else {
-          update(t, {
-            stage: 'failed',
-            height: e.height,
-            code: r.error.code,
-            reason: describeFailure(r.error),
-            at: e.at,
-          })
-          lastNonce = account().nonce
+        let t = sent.get(r.id)
+        if (!t) {
+          t = elsewhere.get(r.id)
+          if (t) {
+            elsewhere.delete(r.id)
+            sent.set(r.id, t)
+          } else {
+            recent.set(r.id, { height: e.height, result: r, at: e.at })
+            continue
+          }
         }
+        applyResult(t, e.height, r, e.at)
       }
     } else if (e.type === 'sealed') {
+      sealedTop = Math.max(sealedTop, e.height)
       for (const t of sent.values())
         if (t.status.stage === 'executed' && t.status.height <= e.height)
           update(t, { stage: 'sealed', height: t.status.height, at: e.at })
@@ -153,10 +224,13 @@ export function createWallet(
         submittedAt: now,
         status: { stage: 'submitted', at: now },
       }
+      // The runtime may have handed the transaction message on already (the same transfer).
+      const seen = sent.get(t.id)
+      if (seen) return seen
       sent.set(t.id, t)
+      for (const l of listeners) l(t)
       return t
     })
-    for (const t of out) for (const l of listeners) l(t)
     return ok(out)
   }
 
