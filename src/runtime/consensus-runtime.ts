@@ -119,7 +119,7 @@ export class ConsensusRuntime {
   private unsubscribe: () => void = () => undefined
   private readonly timers = new Set<unknown>()
   /** Publishes under way (a reload now would cut a vote short). */
-  private publishing = 0
+  private readonly publishes = new Set<Promise<void>>()
 
   private constructor(
     private readonly options: ConsensusRuntimeOptions,
@@ -218,6 +218,7 @@ export class ConsensusRuntime {
     })
     for (const [i, item] of items.entries()) if (valid[i]) this.prevalidated.add(itemId(item))
     const accepted: Digest[] = []
+    let durable: Promise<void> = Promise.resolve()
     await this.enqueue(async () => {
       const outputs = this.core.handle({ kind: 'submit', items, valid })
       const rejectedByCore = new Set<number>()
@@ -228,8 +229,10 @@ export class ConsensusRuntime {
         }
       for (const [i, item] of items.entries())
         if (valid[i] && !rejectedByCore.has(i)) accepted.push(itemId(item))
-      await this.carryOut(outputs, false)
+      durable = this.carryOut(outputs, false)
     })
+    // Accepted means in the transaction feed, durably.
+    await durable
     return { accepted, rejected }
   }
 
@@ -241,7 +244,8 @@ export class ConsensusRuntime {
     for (;;) {
       const q = this.queue
       await q
-      if (q === this.queue && this.publishing === 0) return
+      await Promise.all([...this.publishes])
+      if (q === this.queue && this.publishes.size === 0) return
     }
   }
 
@@ -251,6 +255,7 @@ export class ConsensusRuntime {
     for (const t of this.timers) this.deps.clock.clearTimeout(t)
     this.timers.clear()
     await this.queue.catch(() => undefined)
+    await Promise.all([...this.publishes])
   }
 
   // ---------------------------------------------------------------- internals
@@ -284,7 +289,7 @@ export class ConsensusRuntime {
     let live = false
     this.unsubscribe = store.subscribe((messages) => {
       if (!live) pending.push([...messages])
-      else void this.enqueue(() => this.ingest(messages))
+      else this.follow(messages)
     })
     const snapshot = store.vectorClock()
     const own = new Set<string>([this.owner, ...Object.values(this.options.keys.roles).map((k) => k.id)])
@@ -314,23 +319,37 @@ export class ConsensusRuntime {
     live = true
     for (const batch of pending) {
       const fresh = batch.filter((m) => m.value.sequence > (snapshot.get(m.value.author)?.sequence ?? 0))
-      if (fresh.length > 0) void this.enqueue(() => this.ingest(fresh))
+      if (fresh.length > 0) this.follow(fresh)
     }
   }
 
-  private async ingest(messages: readonly VerifiedMessage[]): Promise<void> {
-    for (const message of messages) {
+  /**
+   * Messages the store accepted, in store order. Their item signatures are checked at once, in
+   * parallel with whatever the queue is doing; the core takes them in order once checked.
+   */
+  private follow(messages: readonly VerifiedMessage[]): void {
+    const validity = messages.map((m) => this.txValidity(m))
+    // A rejected check surfaces in the queued task; never as an unhandled rejection here.
+    for (const v of validity) v.catch(() => undefined)
+    void this.enqueue(() => this.ingest(messages, validity))
+  }
+
+  private async ingest(
+    messages: readonly VerifiedMessage[],
+    validity: readonly Promise<boolean[] | undefined>[],
+  ): Promise<void> {
+    for (const [i, message] of messages.entries()) {
       if (this.stopped) return
-      const txValidity = await this.txValidity(message)
+      const txValidity = await validity[i]!
       const outputs = this.core.handle({ kind: 'message', message, txValidity })
       this.notifyMessage(message)
-      await this.carryOut(outputs, false)
+      void this.carryOut(outputs, false)
     }
     const evidence = this.deps.store.evidence()
     if (evidence.length > this.seenEvidence) {
       const fresh: ForkEvidence[] = evidence.slice(this.seenEvidence)
       this.seenEvidence = evidence.length
-      for (const e of fresh) await this.carryOut(this.core.handle({ kind: 'fork', evidence: e }), false)
+      for (const e of fresh) void this.carryOut(this.core.handle({ kind: 'fork', evidence: e }), false)
     }
   }
 
@@ -373,8 +392,15 @@ export class ConsensusRuntime {
     }
   }
 
-  /** Carries out outputs in order: events, timers, then the publishes (each durable before the next). */
-  private async carryOut(outputs: readonly ConsensusOutput[], replayed: boolean): Promise<void> {
+  /**
+   * Carries out outputs in order: events, timers, then the publishes. The publishes go to the
+   * store in output order (it keeps each feed's order) and are not awaited by the queue: the core
+   * already counts what it published, and waiting for each durable write before taking the next
+   * input only added a disk commit to every step of every block. Nothing is replicated before it
+   * is durable (replication serves what the store holds), and the core sees its own messages when
+   * the store hands them back. The returned promise resolves once they are durable.
+   */
+  private carryOut(outputs: readonly ConsensusOutput[], replayed: boolean): Promise<void> {
     const publishes: RuntimePublish[] = []
     const transform = this.options.transformPublish
     for (const o of outputs) {
@@ -382,27 +408,27 @@ export class ConsensusRuntime {
       else if (o.kind === 'set-timer') this.setTimer(o.key, o.delayMs)
       else publishes.push(transform ? transform(o) : o)
     }
-    if (publishes.length === 0) return
-    this.publishing++
-    try {
-      const { store, clock } = this.deps
-      // One batch: the store commits them together; the order within a feed is kept.
-      const outcomes = await Promise.all(
-        publishes.map((p) => store.publish(this.keyFor(p.role), p.content, clock.now())),
-      )
-      outcomes.forEach((o, i) => {
-        if (!o.ok) log('publishing %s failed: %o', publishes[i]!.content.type, o.error)
+    if (publishes.length === 0) return Promise.resolve()
+    const { store, clock } = this.deps
+    // One batch: the store commits them together; the order within a feed is kept.
+    const done = Promise.all(publishes.map((p) => store.publish(this.keyFor(p.role), p.content, clock.now())))
+      .then((outcomes) => {
+        outcomes.forEach((o, i) => {
+          if (!o.ok) log('publishing %s failed: %o', publishes[i]!.content.type, o.error)
+        })
       })
-    } finally {
-      this.publishing--
-    }
-    // The store's subscription hands each published message back to the core, like anyone's.
+      .catch((e) => log('publishing threw: %O', e))
+    this.publishes.add(done)
+    void done.finally(() => this.publishes.delete(done))
+    return done
   }
 
   private setTimer(key: string, delayMs: number): void {
     const handle = this.deps.clock.setTimeout(() => {
       this.timers.delete(handle)
-      void this.enqueue(async () => this.carryOut(this.core.handle({ kind: 'timeout', key }), false))
+      void this.enqueue(async () => {
+        void this.carryOut(this.core.handle({ kind: 'timeout', key }), false)
+      })
     }, delayMs)
     this.timers.add(handle)
   }
