@@ -61,13 +61,9 @@ test.describe('the live dashboard', () => {
 
     // Every tab sees itself admitted (scheduled or active) on its own dashboard.
     for (const tab of tabs)
-      await expect(tab.page.getByTestId('join-panel')).toHaveAttribute(
-        'data-state',
-        /^(scheduled|active)$/,
-        {
-          timeout: 60_000,
-        },
-      )
+      await expect(tab.page.getByTestId('join-panel')).toHaveAttribute('data-state', /^(scheduled|active)$/, {
+        timeout: 60_000,
+      })
 
     for (let round = 0; round < 2; round++)
       for (const [i, tab] of tabs.entries())

@@ -3,7 +3,7 @@
  * tabs; a participant opens the relay's invite link in a fresh browser context, goes through
  * onboarding, watches the join progress on the Dashboard reach "admitted" (scheduled) or active,
  * sends a transfer by typing into the Wallet's form and sees it reach "sealed"; a reload keeps its
- * identity, feeds and balances. The wallet form's bad inputs and a malformed or other-network
+ * identity, feeds, balances and the sent transfer (still sealed). The wallet form's bad inputs and a malformed or other-network
  * invite show their messages. Screenshots of each screen go to test-results/screenshots/.
  */
 import { mkdirSync } from 'node:fs'
@@ -223,6 +223,16 @@ test.describe('wallet and joining by link, through the UI', () => {
       .toEqual(balancesBefore)
     await page.getByTestId('nav-wallet').click()
     await expect(balance).toHaveAttribute('data-value', String(before - 25))
+    // The sent transfer is still listed, sealed: the wallet rebuilt it from the replayed feeds.
+    await expect(row).toHaveCount(1)
+    await expect(row).toHaveAttribute('data-to', recipient)
+    await expect(row).toHaveAttribute('data-amount', '25')
+    await expect(row).toHaveAttribute('data-stage', 'sealed')
+    await expect(row.getByTestId('transfer-status')).toContainText(/Sealed in block \d+: final/)
+    expect(
+      await page.evaluate(() => window.blockfin!.transfers().map((t) => [t.amount, t.status.stage])),
+    ).toEqual([[25, 'sealed']])
+    await shot(page, testInfo, 'wallet-after-reload')
     await expect(page.locator(`[data-testid="account-row"][data-account="${recipient}"]`)).toHaveAttribute(
       'data-balance',
       String(balancesBefore[recipient]),
