@@ -57,13 +57,18 @@ function relayOfPage(): string {
   return new URLSearchParams(location.search).get('relay') || location.origin
 }
 
-/** The invite in the page URL (`?join=<id>&network=<id>`) as a link to the page's own relay. */
+/**
+ * The invite in the page URL (`?join=<id>&network=<id>`) as a link to the page's own relay. A page
+ * with `join` but a broken or missing `network` still yields a link, so the join panel says why it
+ * does not work instead of showing nothing.
+ */
 function inviteOfPage(): string | undefined {
   const params = new URLSearchParams(location.search)
   const join = params.get('join')
+  if (join === null) return undefined
   const network = params.get('network')
-  if (!join || !network) return undefined
-  return `${location.origin}/?${new URLSearchParams({ join, network })}`
+  const link = new URLSearchParams({ join, ...(network !== null ? { network } : {}) })
+  return `${location.origin}/?${link}`
 }
 
 const slot = createLiveSlot()

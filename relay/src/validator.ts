@@ -254,6 +254,7 @@ export async function startHeadlessValidator(
     return err({ code: 'P2P_FAILED', reason: (e as Error).message })
   }
   const networkKey = decodeBase64(network.value.key, 32)!
+  let wallet: Wallet | undefined
   const runtime = await ConsensusRuntime.start(
     {
       kind: 'validator',
@@ -268,7 +269,15 @@ export async function startHeadlessValidator(
       clock: systemClock,
       signedBytesOf: nativeSignedBytes(networkKey),
     },
+    // The wallet attaches before the replay: it lists the transfers sent before a restart too.
+    (rt) => {
+      wallet = createWallet(
+        { keys: keys.value, networkKey },
+        { runtime: rt, ed25519: deps.ed25519, now: deps.now },
+      )
+    },
   )
+  if (!wallet) throw new Error('the runtime started without running its attach hook')
   const relay: KeepConnected = keepConnected(
     {
       name: 'relay',
@@ -315,7 +324,7 @@ export async function startHeadlessValidator(
         reason: 'the admission was not sealed in time (is the network sealing blocks?)',
       })
     },
-    wallet: createWallet({ keys: keys.value, networkKey }, { runtime, ed25519: deps.ed25519, now: deps.now }),
+    wallet,
     relayState: () => relay.state(),
     publish: (content) => store.publish(keys.value, content, deps.now()),
     async stop() {

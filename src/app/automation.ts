@@ -24,7 +24,7 @@ export interface BlockfinAutomation {
   submitTransfers(
     transfers: readonly { to: string; amount: number }[],
   ): Promise<Result<SentTransfer[], SendError>>
-  /** The transfers sent from this tab, with their stage (submitted, executed, sealed, failed). */
+  /** This identity's transfers (also those sent before a reload), with their stage (submitted, executed, sealed, failed). */
   transfers(): readonly SentTransfer[]
   /** Every account's executed balance. */
   balances(): Record<string, number>
