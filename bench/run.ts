@@ -6,7 +6,7 @@
  *   npm run bench -- --quick      fewer messages (a smoke run)
  */
 
-import { runAndPrintAppBench } from './app'
+import { runAndPrintAppBench, runAndPrintLiveAppBench } from './app'
 import { runInChromium } from './chromium'
 import { printConsensusTable, QUICK_CONFIGS, runConsensusBench } from './consensus'
 import type { FeedBenchResult } from './feed-bench'
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
   await runAndPrintAppBench(quick, console.log)
+  await runAndPrintLiveAppBench(quick, console.log)
 }
 
 main().catch((e) => {
