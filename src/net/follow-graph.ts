@@ -186,7 +186,16 @@ export async function openFollowGraph(
     for (const f of feeds) scanned.add(f) // live messages from now on are seen by the subscription
     pending = pending.then(async () => {
       if (closed) return
-      for (const f of feeds) await scanFeed(f)
+      try {
+        for (const f of feeds) {
+          if (closed) return
+          await scanFeed(f)
+        }
+      } catch (e) {
+        // The store closed under a scan (the node is stopping): nothing left to follow.
+        if (closed) return
+        log('scan failed: %O', e)
+      }
       recompute()
     })
   }

@@ -181,21 +181,23 @@ describe('live consensus: relay + headless validators', () => {
       (await (await fetch(`${url}/api/status`)).json()) as { consensus: Record<string, unknown> }
     ).consensus
     expect(consensus).toMatchObject({ validators: { n: 5, f: 1, q: 4 } })
-    // Each validator's votes count from the height its admission announced, never before.
+    // Each validator's votes count from the height its admission announced, never before. (A QC
+    // holds the first q of n votes, so a given validator may be left out of the few blocks here.)
     const all = (await (await fetch(`${url}/api/blocks?from=1&to=${top}`)).json()) as {
       blocks: { height: number; qcs: Record<string, { check: { signers?: string[] } } | null> }[]
     }
+    let counted = 0
     for (const [i, v] of vs.entries()) {
       const j = joined[i]!
       if (!j.ok) throw new Error('join failed')
       const signedAt = all.blocks
         .filter((b) => Object.values(b.qcs).some((qc) => qc?.check.signers?.includes(v.id)))
         .map((b) => b.height)
-      expect(signedAt.length, `${v.id} counted somewhere`).toBeGreaterThan(0)
-      expect(Math.min(...signedAt), `${v.id} counted from ${j.value.activeFrom}`).toBeGreaterThanOrEqual(
-        j.value.activeFrom,
-      )
+      if (signedAt.length > 0) counted++
+      for (const h of signedAt)
+        expect(h, `${v.id} counted from ${j.value.activeFrom}`).toBeGreaterThanOrEqual(j.value.activeFrom)
     }
+    expect(counted).toBeGreaterThanOrEqual(3)
     // Agreement: the same block and state root at every height each pair has sealed.
     for (const l of logs)
       for (const [h, v] of l) if (hostSealed.has(h)) expect(v, `height ${h}`).toBe(hostSealed.get(h))
