@@ -322,14 +322,26 @@ export interface JoinRun {
 }
 
 /**
- * A new participant: relay process + 3 headless validators in this process, a light load (each
- * validator sends one transfer every 500 ms); per run a new browser context opens the invite link.
+ * A new participant: per run a fresh network (relay process + 3 headless validators in this
+ * process, a light load: each validator sends one transfer every 500 ms) and a new browser context
+ * that opens the invite link. A fresh network each time: a participant whose tab closes stays in
+ * the validator set, and a few of those would stall the next run's network.
  */
 export async function runJoinBench(options: { readonly runs: number }): Promise<JoinRun[]> {
+  const browser = await launch()
+  try {
+    const runs: JoinRun[] = []
+    for (let run = 0; run < options.runs; run++) runs.push(await joinOnce(browser))
+    return runs
+  } finally {
+    await browser.close()
+  }
+}
+
+async function joinOnce(browser: Browser): Promise<JoinRun> {
   const base = await mkdtemp(join(tmpdir(), 'blockfin-app-bench-join-'))
   const relay = await startRelay(join(base, 'relay'))
   const validators: HeadlessValidator[] = []
-  const browser = await launch()
   let loading = true
   let load: Promise<void> = Promise.resolve()
   try {
@@ -366,41 +378,35 @@ export async function runJoinBench(options: { readonly runs: number }): Promise<
     })()
     for (let i = 0; i < 600 && !active(); i++) await sleep(100)
     if (!active()) throw new Error('the headless validators did not become active')
-    const runs: JoinRun[] = []
-    for (let run = 0; run < options.runs; run++) {
-      const page = await newTab(browser)
-      try {
-        await page.addInitScript({ content: WATCH_COUNTED })
-        await page.goto(invite)
-        await page.waitForFunction(() => (window as { __countedAt?: number }).__countedAt, null, {
-          timeout: 120_000,
-          polling: 100,
-        })
-        runs.push(
-          await page.evaluate(() => {
-            const w = window as unknown as {
-              __validatorReadyAt: number
-              __membership: Record<string, number>
-              __countedAt: number
-              __countedHeight: number
-            }
-            return {
-              readyMs: w.__validatorReadyAt,
-              membership: w.__membership,
-              countedMs: w.__countedAt,
-              countedHeight: w.__countedHeight,
-            }
-          }),
-        )
-      } finally {
-        await page.context().close()
-      }
+    await sleep(2_000)
+    const page = await newTab(browser)
+    try {
+      await page.addInitScript({ content: WATCH_COUNTED })
+      await page.goto(invite)
+      await page.waitForFunction(() => (window as { __countedAt?: number }).__countedAt, null, {
+        timeout: 120_000,
+        polling: 100,
+      })
+      return await page.evaluate(() => {
+        const w = window as unknown as {
+          __validatorReadyAt: number
+          __membership: Record<string, number>
+          __countedAt: number
+          __countedHeight: number
+        }
+        return {
+          readyMs: w.__validatorReadyAt,
+          membership: w.__membership,
+          countedMs: w.__countedAt,
+          countedHeight: w.__countedHeight,
+        }
+      })
+    } finally {
+      await page.context().close()
     }
-    return runs
   } finally {
     loading = false
     await load.catch(() => undefined)
-    await browser.close()
     for (const v of validators) await v.stop().catch(() => undefined)
     await stopRelay(relay)
     await rm(base, { recursive: true, force: true })
