@@ -68,6 +68,8 @@ export interface LiveValidatorDeps {
 }
 
 const POLL_MS = 1000
+/** The most often status listeners hear of a change. */
+const STATUS_MS = 100
 
 export async function startLiveValidator(
   deps: LiveValidatorDeps,
@@ -126,15 +128,18 @@ export async function startLiveValidator(
     }
   }
 
+  // At most one status per STATUS_MS: at full load every block and every transfer changes it, and
+  // computing and rendering it each time would take the main thread from the validator.
   let queued = false
   const changed = () => {
     if (queued || stopped) return
     queued = true
-    queueMicrotask(() => {
+    clock.setTimeout(() => {
       queued = false
+      if (stopped) return
       const s = status()
       for (const l of listeners) l(s)
-    })
+    }, STATUS_MS)
   }
   const offEvents = runtime.onEvent((e) => {
     if (e.type === 'executed' || e.type === 'sealed' || e.type === 'decided') changed()

@@ -154,7 +154,14 @@ export async function startNetworkSession(
     { store: deps.store },
   )
   const engine: ReplicationEngine = createReplicationEngine(
-    { networkId: options.networkId, requestTimeoutMs: 10_000, maxPeers: 32 },
+    {
+      networkId: options.networkId,
+      requestTimeoutMs: 10_000,
+      maxPeers: 32,
+      // Every validator pushes to the relay and the Messagenode lives there: pulling from it keeps
+      // each consensus message one hop from its author. Other tabs are the fallback (relay down).
+      preferSource: (peer) => peer === relayPeerId,
+    },
     { store: deps.store, follows, clock: systemClock },
   )
 

@@ -245,6 +245,28 @@ describe('replication engine: one source per feed', () => {
     await target.close()
   })
 
+  it("pulls a feed from a preferred peer (a tab's relay) when several have it", async () => {
+    const alice = await makeNode({ seed: 1 })
+    await alice.publish(20)
+    const relay = await makeNode({ seed: 2, followEveryone: true })
+    const toAlice = connect(relay, alice)
+    await until(() => relay.head(alice.id) === 20, 'relay has alice')
+    const bob = await makeNode({ seed: 3 })
+    await bob.contact(alice.id, true)
+    const bobRelay = connect(bob, relay)
+    await until(() => bob.head(alice.id) === 20, 'bob has alice')
+    const target = await makeNode({ seed: 4, engine: { preferSource: (peer) => peer === relay.id } })
+    // Bob connects first: without the preference he would be the source (same load, first found).
+    const links = [connect(target, bob), connect(target, relay)]
+    await until(() => Object.keys(target.engine.metrics().perPeer).length === 2, 'two sessions')
+    await target.contact(alice.id, true)
+    await until(() => target.head(alice.id) === 20, 'target has alice')
+    expect(target.engine.sourceOf(alice.id)).toBe(relay.id)
+    expectNoDuplicateNoGap(target, alice.id)
+    for (const l of [...links, toAlice, bobRelay]) await l.close()
+    for (const n of [target, bob, relay, alice]) await n.close()
+  })
+
   it('does not time out a source that keeps delivering, nor an idle feed', async () => {
     const clock = new FakeClock()
     const a = await makeNode({ seed: 1, clock })

@@ -49,6 +49,11 @@ export interface ReplicationEngineOptions {
   readonly maxFeedsPerPeer?: number
   /** A peer must complete its hello within this. Default requestTimeoutMs. */
   readonly helloTimeoutMs?: number
+  /**
+   * Peers to pull feeds from first (e.g. a tab's relay, which every author pushes to: one hop from
+   * any author, where another tab may be two or more). Called when a feed's source is chosen.
+   */
+  readonly preferSource?: (peer: string) => boolean
 }
 
 /** What the engine uses of a FeedStore. */
@@ -165,8 +170,13 @@ export function createReplicationEngine(
       st.timedOut.clear()
       pool = candidates
     }
-    // Spread feeds over peers: the least loaded, then the furthest ahead.
-    pool.sort((x, y) => x.wants.size - y.wants.size || y.remoteSeq(feed) - x.remoteSeq(feed))
+    // A preferred peer first (fewest hops from the authors), then spread feeds over peers: the
+    // least loaded, then the furthest ahead.
+    const preferred = (s: (typeof pool)[number]) => (options.preferSource?.(s.peer) ? 0 : 1)
+    pool.sort(
+      (x, y) =>
+        preferred(x) - preferred(y) || x.wants.size - y.wants.size || y.remoteSeq(feed) - x.remoteSeq(feed),
+    )
     const source = pool[0]!
     st.source = source
     st.lastProgress = clock.now()
