@@ -122,6 +122,8 @@ export class World {
   readonly acked = new Map<Digest, { node: number; at: number }>()
   readonly postHealItems = new Set<Digest>()
   readonly decided = new Map<number, Digest>()
+  /** Heights whose referenced messages and items were captured (at the first node to execute them). */
+  private readonly captured = new Set<number>()
   readonly executedRoots = new Map<number, string>()
   readonly itemResults = new Map<Digest, string>()
   readonly executedItems = new Map<number, Set<Digest>>()
@@ -289,14 +291,18 @@ export class World {
     switch (event.type) {
       case 'decided': {
         const known = this.decided.get(event.height)
-        if (known === undefined) {
-          this.decided.set(event.height, event.block)
-          this.captureBlock(node, event.height, event.block)
-        } else if (known !== event.block)
+        // A node may learn a decision (q commit votes) before it holds the block's transactions:
+        // what validity needs is captured when a node executes the block (it holds them then).
+        if (known === undefined) this.decided.set(event.height, event.block)
+        else if (known !== event.block)
           this.violation(`AGREEMENT: ${node.name} decided ${event.block} at ${event.height}, others ${known}`)
         break
       }
       case 'executed': {
+        if (!this.captured.has(event.height)) {
+          this.captured.add(event.height)
+          this.captureBlock(node, event.height, event.block)
+        }
         const value = `${event.block} ${event.stateRoot} ${event.resultsRoot}`
         const known = this.executedRoots.get(event.height)
         if (known === undefined) this.executedRoots.set(event.height, value)
