@@ -52,6 +52,11 @@ export async function feedRows(page: Page): Promise<{ sequence: string; text: st
   )
 }
 
+/** Sequence numbers of one feed, listed in order: each after the one before. */
+export function expectIncreasing(sequences: readonly number[]): void {
+  for (let i = 1; i < sequences.length; i++) expect(sequences[i]!).toBeGreaterThan(sequences[i - 1]!)
+}
+
 /** Saves a full-page screenshot as a kept artifact (test-results/screenshots/<name>.png). */
 export async function keepScreenshot(page: Page, name: string): Promise<void> {
   const dir = resolve(REPO_ROOT, 'test-results/screenshots')
