@@ -264,6 +264,10 @@ export class ConsensusView<S = unknown, T = unknown> {
     switch (content.type) {
       case CONTENT.tx:
         this.ingestTx(message, txValidity)
+        // A node may commit a block (q commit votes) before it holds the block's transactions:
+        // execution then waits for them, and must go on when they arrive, not only at the next
+        // commit (which itself may wait for the member set that this execution provides).
+        if (this.membership.executedHeight < this.committedHeight) this.execute()
         return
       case CONTENT.precommit:
       case CONTENT.commit:
