@@ -183,7 +183,11 @@ test.describe('an equivocating validator', () => {
         expect(d.value.value.author).toBe(precommitter.id)
         return parseVote(d.value.value.content)?.block
       })
-      expect(new Set(blocks)).toEqual(new Set([null, block]))
+      // Two different votes for one (height, round). Its honest core may have voted there too (a
+      // real block is proposed at that height), so the pair is any two of {nil, the made-up block,
+      // the real block}, at least one of them the test's.
+      expect(blocks[0]).not.toEqual(blocks[1])
+      expect(blocks.some((b) => b === null || b === block)).toBe(true)
       // The role certificate and its acceptance: the precommitter key is the culprit's.
       expect(proof.bindings.length).toBeGreaterThanOrEqual(2)
     }
