@@ -6,45 +6,16 @@
  * state roots and the same balances.
  */
 import '../../src/node/polyfills'
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { WELCOME_GRANT } from '../../relay/src/admissions'
 import { type Relay, startRelay } from '../../relay/src/relay'
-import { openLevelAdapter } from '../../relay/src/store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator } from '../../relay/src/validator'
 import type { PaymentsState } from '../../src/core/ledger/payments'
-import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
 import type { ConsensusRuntime, RuntimeEvent } from '../../src/runtime/consensus-runtime'
-
-const ed25519 = createNodeBackend()
-const hasher = createNodeHasher()
-const relayDeps = {
-  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
-  now: () => new Date(),
-  ed25519,
-  hasher,
-  openFeedAdapter: openLevelAdapter,
-}
-const validatorDeps = {
-  ed25519,
-  hasher,
-  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
-  now: () => Date.now(),
-  fetch: (...a: Parameters<typeof fetch>) => fetch(...a),
-  openFeedAdapter: openLevelAdapter,
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new Error(`never happened within ${ms} ms: ${what}`)
-}
+import { ed25519, relayDeps, until, validatorDeps } from './live-fixtures'
 
 /** Sealed heights with their roots, as one runtime saw them. */
 function sealedLog(runtime: ConsensusRuntime): Map<number, string> {

@@ -26,7 +26,6 @@
  * excluded. Now the first record that fits is published.
  */
 import '../../src/node/polyfills'
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,41 +33,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { WELCOME_GRANT } from '../../relay/src/admissions'
 import { ensureRelayIdentity } from '../../relay/src/data-dir'
 import { type Relay, type RelayOptions, startRelay } from '../../relay/src/relay'
-import { openLevelAdapter } from '../../relay/src/store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator } from '../../relay/src/validator'
 import { CONTENT, type ConsensusEvidence, parseQc, qcContent, verifyEvidence } from '../../src/core/consensus'
 import type { FeedId } from '../../src/core/identity/ids'
 import type { PaymentsState } from '../../src/core/ledger/payments'
 import { type Digest, digestOfText } from '../../src/core/merkle'
-import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
 import type { ConsensusRuntime, RuntimeEvent, RuntimePublish } from '../../src/runtime/consensus-runtime'
-
-const ed25519 = createNodeBackend()
-const hasher = createNodeHasher()
-const relayDeps = {
-  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
-  now: () => new Date(),
-  ed25519,
-  hasher,
-  openFeedAdapter: openLevelAdapter,
-}
-const validatorDeps = {
-  ed25519,
-  hasher,
-  randomBytes: (n: number) => new Uint8Array(randomBytes(n)),
-  now: () => Date.now(),
-  fetch: (...a: Parameters<typeof fetch>) => fetch(...a),
-  openFeedAdapter: openLevelAdapter,
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  throw new Error(`never happened within ${ms} ms: ${what}`)
-}
+import { ed25519, relayDeps, until, validatorDeps } from './live-fixtures'
 
 interface Watch {
   readonly sealed: Map<number, string>

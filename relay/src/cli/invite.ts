@@ -102,17 +102,20 @@ function createBody(): CreateInviteBody {
   return body
 }
 
+/** The command's answer on stdout (its output, not a log). */
+const say = (line: string) => process.stdout.write(`${line}\n`)
+
 function print(invites: readonly InviteResponse[]): void {
   if (values.json) {
-    console.log(JSON.stringify(invites.length === 1 && command !== 'list' ? invites[0] : invites, null, 2))
+    say(JSON.stringify(invites.length === 1 && command !== 'list' ? invites[0] : invites, null, 2))
     return
   }
-  if (invites.length === 0) console.log('no invites')
+  if (invites.length === 0) say('no invites')
   for (const i of invites) {
-    console.log(
+    say(
       `${i.id}  ${i.state.padEnd(9)}  ${`${i.used}/${i.cap}`.padStart(7)}  expires ${i.expiresAt}${i.label ? `  ${i.label}` : ''}${i.default ? '  (default)' : ''}`,
     )
-    if (i.link) console.log(`  ${i.link}`)
+    if (i.link) say(`  ${i.link}`)
   }
 }
 
