@@ -27,7 +27,7 @@ import type { AppModule } from '../src/core/ledger/module'
 import { createPaymentsLedger, createTransfer, type Transfer } from '../src/core/ledger/payments'
 import { itemId, type SignedItem } from '../src/core/ledger/signed-item'
 import type { Digest } from '../src/core/merkle'
-import { createNodeBackend, nativeSignedBytes } from '../src/crypto/node'
+import { createNodeBackend, createNodeHasher, nativeSignedBytes } from '../src/crypto/node'
 import { type NodeHost, SimNode } from '../src/sim/node'
 import { createVerifyPool, type PoolBackend } from './verify-pool'
 
@@ -98,10 +98,16 @@ async function rawVerifyRate(): Promise<number> {
   if (!d.ok) throw new Error('bench setup failed')
   const requests: VerifyRequest[] = Array.from({ length: 3000 }, () => d.value.verify)
   await backend.verifyBatch(requests.slice(0, 200))
-  const start = performance.now()
-  const ok = await backend.verifyBatch(requests)
-  if (!ok.every(Boolean)) throw new Error('bench: a valid signature failed')
-  return requests.length / ((performance.now() - start) / 1000)
+  // The best of five: a single short run on a busy 2-core machine swings by a third, and the
+  // highest rate gives the highest (least flattering) ceiling.
+  let best = 0
+  for (let run = 0; run < 5; run++) {
+    const start = performance.now()
+    const ok = await backend.verifyBatch(requests)
+    if (!ok.every(Boolean)) throw new Error('bench: a valid signature failed')
+    best = Math.max(best, requests.length / ((performance.now() - start) / 1000))
+  }
+  return best
 }
 
 /** Sealed-at-the-submitting-validator tracking. */
@@ -182,6 +188,7 @@ async function runConfig(
     send: (from, to, payload) => setImmediate(() => nodes[to]!.deliver(from, payload).catch(fail)),
     peers: (of) => nodes.filter((n) => n.index !== of).map((n) => n.index),
     signedBytesOf: nativeSignedBytes(NETWORK_KEY),
+    hasher: createNodeHasher(),
     diskDelayMs: 0,
     // Delivery is reliable and ordered here: anti-entropy only as a backstop.
     syncIntervalMs: 10_000,

@@ -19,6 +19,7 @@ import {
 import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { decodeMessage } from '../core/feed/decode'
 import type { ForkEvidence } from '../core/feed/evidence'
+import type { MessageHasher } from '../core/feed/hasher'
 import type { VerifiedMessage } from '../core/feed/message'
 import type { FeedId } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
@@ -56,6 +57,8 @@ export interface NodeHost {
   /** False: do not keep each node's events (long benchmark runs). */
   readonly keepEvents?: boolean
   /** Hooks for invariants and Byzantine behaviour. */
+  /** Message ids and signed bytes (a bench uses the native one, as the live Node runtime does). */
+  readonly hasher?: MessageHasher
   onEvent(node: SimNode, event: ConsensusEvent): void
   onPublished(node: SimNode, message: VerifiedMessage): void
   onRejected(node: SimNode, code: string, text: string): void
@@ -89,6 +92,8 @@ export class SimNode implements Endpoint {
   private readonly gapBuffer = new Map<string, string>()
   private readonly otherBranchSeen = new Set<string>()
   behaviour: Behaviour | undefined
+  private readonly submissions: { readonly items: readonly SignedItem[]; readonly resolve: () => void }[] = []
+  private committingSubmissions = false
   restarts = 0
 
   constructor(
@@ -129,7 +134,11 @@ export class SimNode implements Endpoint {
     const host = this.host
     this.store = await FeedStore.open(
       { networkKey: host.networkKey },
-      { adapter: createMemoryAdapter(this.disk), ed25519: host.ed25519 },
+      {
+        adapter: createMemoryAdapter(this.disk),
+        ed25519: host.ed25519,
+        ...(host.hasher ? { hasher: host.hasher } : {}),
+      },
     )
     const roleKeys: Partial<Record<Role, FeedId>> = {}
     for (const [role, k] of Object.entries(this.keys.roles)) roleKeys[role as Role] = k.id
@@ -360,14 +369,41 @@ export class SimNode implements Endpoint {
   // ---------------------------------------------------------------- clients
 
   /** A client submits items to this validator; resolves with the accepted item ids once durable. */
-  async submit(items: readonly SignedItem[]): Promise<void> {
-    if (!this.up || !this.core || this.kind !== 'validator') return
-    const valid = await verifyTransactions(this.host.app, items, this.txContext, this.host.ed25519)
-    // The node may have crashed (or the run ended) while the signatures were being checked.
-    if (!this.up || !this.core) return
-    items.forEach((item, i) => {
-      if (valid[i]) this.prevalidated.add(itemId(item))
+  /**
+   * Group commit, as in the live runtime: submissions that arrive while an earlier group is being
+   * checked go to the core together (one transaction message instead of one per submission).
+   */
+  submit(items: readonly SignedItem[]): Promise<void> {
+    if (!this.up || !this.core || this.kind !== 'validator') return Promise.resolve()
+    return new Promise((resolve) => {
+      this.submissions.push({ items, resolve })
+      void this.commitSubmissions()
     })
-    await this.process(this.core.handle({ kind: 'submit', items, valid }))
+  }
+
+  private async commitSubmissions(): Promise<void> {
+    if (this.committingSubmissions) return
+    this.committingSubmissions = true
+    try {
+      while (this.submissions.length > 0) {
+        const group = this.submissions.splice(0)
+        try {
+          const epoch = this.epoch
+          if (!this.live(epoch)) continue
+          const items = group.flatMap((s) => s.items)
+          const valid = await verifyTransactions(this.host.app, items, this.txContext, this.host.ed25519)
+          // The node may have crashed (or the run ended) while the signatures were being checked.
+          if (!this.live(epoch)) continue
+          items.forEach((item, i) => {
+            if (valid[i]) this.prevalidated.add(itemId(item))
+          })
+          await this.process(this.core!.handle({ kind: 'submit', items, valid }), epoch)
+        } finally {
+          for (const s of group) s.resolve()
+        }
+      }
+    } finally {
+      this.committingSubmissions = false
+    }
   }
 }

@@ -83,6 +83,48 @@ describe('live consensus: relay + headless validators', () => {
     expect(balancesOf(host)[relay.validatorKeys!.id]).toBe(5)
   })
 
+  it('concurrent single submissions are committed in groups: each answer covers its own items, all durable', async () => {
+    const relay = await startRelayAt('relay')
+    const host = relay.consensus.validator!
+    const admin = relay.adminKeys!
+    const { createTransfer } = await import('../../src/core/ledger/payments')
+    const { itemId } = await import('../../src/core/ledger/signed-item')
+    const { deriveRoleKeys } = await import('../../src/core/identity/roles')
+    const { decodeMessage } = await import('../../src/core/feed/decode')
+    const { txItemsOf } = await import('../../src/core/consensus')
+    const items = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        createTransfer(
+          { keys: admin, to: relay.validatorKeys!.id, amount: 1, nonce: i + 1 },
+          relay.network.key,
+          ed25519,
+        ),
+      ),
+    )
+    // One submission also carries a forged copy: only that one is refused, with its own index.
+    const forged = { ...items[0]!, amount: 2 }
+    const txFeed = deriveRoleKeys(relay.validatorKeys!, 'transaction-validator').id
+    const before = relay.store.head(txFeed)?.sequence ?? 0
+    const outcomes = await Promise.all(
+      items.map((item, i) => host.submit(i === 7 ? [forged as typeof item, item] : [item])),
+    )
+    for (const [i, o] of outcomes.entries()) {
+      expect(o.accepted).toEqual([itemId(items[i]!)])
+      expect(o.rejected).toEqual(i === 7 ? [expect.objectContaining({ code: 'TX_INVALID', index: 0 })] : [])
+    }
+    // Accepted means in the transaction feed already, and in fewer messages than submissions.
+    const texts = await relay.store.range(txFeed, before + 1)
+    const stored = new Set(
+      texts.flatMap((t) => {
+        const d = decodeMessage(t, relay.network.key)
+        if (!d.ok) return []
+        return (txItemsOf(d.value.value.content) ?? []).map((x) => itemId(x as (typeof items)[number]))
+      }),
+    )
+    for (const item of items) expect(stored.has(itemId(item))).toBe(true)
+    expect(texts.length).toBeLessThan(items.length / 2)
+  })
+
   it('four validators admitted through the relay seal transfers submitted to different validators; all agree', async () => {
     const relay = await startRelayAt('relay')
     const url = `http://127.0.0.1:${relay.port}`
