@@ -28,8 +28,8 @@ import { createPaymentsLedger, createTransfer, type Transfer } from '../src/core
 import { itemId, type SignedItem } from '../src/core/ledger/signed-item'
 import type { Digest } from '../src/core/merkle'
 import { createNodeBackend, createNodeHasher, nativeSignedBytes } from '../src/crypto/node'
+import { createVerifyPool, type PoolBackend } from '../src/crypto/node-verify-pool'
 import { type NodeHost, SimNode } from '../src/sim/node'
-import { createVerifyPool, type PoolBackend } from './verify-pool'
 
 export interface ConsensusBenchConfig {
   readonly validators: number

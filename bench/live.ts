@@ -16,8 +16,8 @@ import { openLevelAdapter } from '../relay/src/store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator } from '../relay/src/validator'
 import type { Digest } from '../src/core/merkle'
 import { createNodeHasher } from '../src/crypto/node'
+import { createVerifyPool } from '../src/crypto/node-verify-pool'
 import type { SentTransfer } from '../src/runtime/wallet'
-import { createVerifyPool } from './verify-pool'
 
 export interface LiveResult {
   readonly label: string

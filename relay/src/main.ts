@@ -9,7 +9,8 @@ import '../../src/node/polyfills'
 import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
+import { createNodeHasher } from '../../src/crypto/node'
+import { createVerifyPool } from '../../src/crypto/node-verify-pool'
 import { describeDataDirError } from './data-dir'
 import { describeInviteBookError } from './invites'
 import { type Relay, type RelayStartError, startRelay } from './relay'
@@ -109,7 +110,8 @@ const started = await startRelay(
   {
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     now: () => new Date(),
-    ed25519: createNodeBackend(),
+    // Signature checks on worker threads: replication and consensus verify on every core.
+    ed25519: createVerifyPool(),
     hasher: createNodeHasher(),
     openFeedAdapter: openLevelAdapter,
   },

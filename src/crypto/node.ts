@@ -7,6 +7,7 @@ import {
   sign,
   verify,
 } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
 import type { MessageHasher } from '../core/feed/hasher'
@@ -63,6 +64,69 @@ export function createNodeBackend(): Ed25519Backend {
         privateKeys.set(k, key)
       }
       return new Uint8Array(sign(null, message, key))
+    },
+  }
+}
+
+interface Sodium {
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
+  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void
+}
+
+const requireHere = createRequire(import.meta.url)
+let sodium: Sodium | null | undefined
+
+/** libsodium through sodium-native (a prebuilt native addon), or null where it cannot load. */
+export function loadSodium(): Sodium | null {
+  if (sodium === undefined) {
+    try {
+      sodium = requireHere('sodium-native') as Sodium
+    } catch {
+      sodium = null
+    }
+  }
+  return sodium
+}
+
+/** Where the sodium-native package is, for worker threads that load it themselves. */
+export function sodiumPath(): string | null {
+  try {
+    return requireHere.resolve('sodium-native')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Ed25519 through libsodium: the pinned rule's own verifier (SSB verifies with it), and on our
+ * machines twice as fast as OpenSSL's (15k against 7k verifies per second per core). The byte
+ * rules still run first, as for every backend. Falls back to `createNodeBackend` (OpenSSL) where
+ * the addon does not load.
+ */
+export function createSodiumBackend(): Ed25519Backend {
+  const lib = loadSodium()
+  if (!lib) return createNodeBackend()
+  const secretKeys = new Map<string, Buffer>()
+  const verifyOne = (r: VerifyRequest): boolean =>
+    passesEncodingRules(r.publicKey, r.signature) &&
+    lib.crypto_sign_verify_detached(r.signature, r.message, r.publicKey)
+  return {
+    name: 'libsodium',
+    async verifyBatch(requests) {
+      return requests.map(verifyOne)
+    },
+    async sign(seed, message) {
+      const k = Buffer.from(seed).toString('latin1')
+      let secretKey = secretKeys.get(k)
+      if (!secretKey) {
+        secretKey = Buffer.alloc(64)
+        lib.crypto_sign_seed_keypair(Buffer.alloc(32), secretKey, seed)
+        secretKeys.set(k, secretKey)
+      }
+      const signature = new Uint8Array(64)
+      lib.crypto_sign_detached(signature, message, secretKey)
+      return signature
     },
   }
 }

@@ -1,9 +1,9 @@
 /** Real-part dependencies shared by the live consensus tests (relays and headless validators). */
 import { randomBytes } from 'node:crypto'
 import { openLevelAdapter } from '../../relay/src/store/level-adapter'
-import { createNodeBackend, createNodeHasher } from '../../src/crypto/node'
+import { createNodeHasher, createSodiumBackend } from '../../src/crypto/node'
 
-export const ed25519 = createNodeBackend()
+export const ed25519 = createSodiumBackend()
 const hasher = createNodeHasher()
 
 export const relayDeps = {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Ed25519Backend, VerifyRequest } from '../../src/core/crypto/ed25519'
 import {
   isCanonicalPointEncoding,
@@ -12,7 +12,8 @@ import {
   passesEncodingRules,
 } from '../../src/core/crypto/ed25519-rule'
 import { createNobleBackend, publicKeyFromSeed, signWithNoble } from '../../src/core/crypto/noble'
-import { createNodeBackend } from '../../src/crypto/node'
+import { createNodeBackend, createSodiumBackend } from '../../src/crypto/node'
+import { createVerifyPool, type PoolBackend } from '../../src/crypto/node-verify-pool'
 import { createWebCryptoBackend } from '../../src/crypto/webcrypto'
 import {
   bareEquationHolds,
@@ -51,11 +52,19 @@ function libsodiumSign(seed: Uint8Array, message: Uint8Array): Uint8Array {
 
 const vectors = edgeVectors()
 let backends: Ed25519Backend[] = []
+let pool: PoolBackend | undefined
 
 beforeAll(async () => {
   const webcrypto = await createWebCryptoBackend()
   expect(webcrypto, "Node's WebCrypto must support Ed25519").toBeDefined()
-  backends = [createNodeBackend(), createNobleBackend(), webcrypto!]
+  const sodiumBackend = createSodiumBackend()
+  expect(sodiumBackend.name).toBe('libsodium')
+  pool = createVerifyPool(2)
+  expect(pool.name).toBe('libsodium x2 workers')
+  backends = [createNodeBackend(), createNobleBackend(), webcrypto!, sodiumBackend, pool]
+})
+afterAll(async () => {
+  await pool?.close()
 })
 
 const byName = (v: EdgeVector) => `${v.name} -> ${v.valid ? 'accept' : 'reject'}`

@@ -17,7 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createNodeBackend, createNodeHasher } from '../../../src/crypto/node'
+import { createNodeHasher } from '../../../src/crypto/node'
+import { createVerifyPool } from '../../../src/crypto/node-verify-pool'
 import { openLevelAdapter } from '../store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator, type ValidatorStartError } from '../validator'
 
@@ -112,7 +113,8 @@ process.on('SIGTERM', onSignal)
 const started = await startHeadlessValidator(
   { dataDir, relay: relayTarget },
   {
-    ed25519: createNodeBackend(),
+    // Signature checks on worker threads: replication and consensus verify on every core.
+    ed25519: createVerifyPool(),
     hasher: createNodeHasher(),
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
     now: () => Date.now(),

@@ -1,20 +1,37 @@
 /**
  * An Ed25519 backend that spreads signature checks over worker threads (Node's OpenSSL in each),
- * so an in-process run of many nodes can use every core. Every signature is still verified, under
- * the pinned rule: the byte rules (1-3) run here, the curve equation (4) in a worker. Also counts
- * the verifications, which the benchmark reports per transaction.
+ * so a relay, a headless validator or an in-process run of many nodes uses every core. Every
+ * signature is still verified, under the pinned rule: the byte rules (1-3) run here, the curve
+ * equation (4) in a worker. Signing stays on the calling thread (one signature per own message).
+ * Also counts the verifications, which the consensus benchmark reports per transaction.
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { Ed25519Backend, VerifyRequest } from '../src/core/crypto/ed25519'
-import { passesEncodingRules } from '../src/core/crypto/ed25519-rule'
-import { createNodeBackend } from '../src/crypto/node'
+import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
+import { passesEncodingRules } from '../core/crypto/ed25519-rule'
+import { createSodiumBackend, sodiumPath } from './node'
 
+// libsodium when the addon loads (the pinned rule's own verifier, twice OpenSSL's speed here),
+// else OpenSSL with a cache of parsed keys.
 const WORKER = `
-const { parentPort } = require('node:worker_threads')
+const { parentPort, workerData } = require('node:worker_threads')
 const { createPublicKey, verify } = require('node:crypto')
+let sodium = null
+try { if (workerData.sodiumPath) sodium = require(workerData.sodiumPath) } catch {}
 const SPKI = Buffer.from('302a300506032b6570032100', 'hex')
 const keys = new Map()
+const openssl = (pk, sig, msg) => {
+  const k = pk.toString('latin1')
+  let key = keys.get(k)
+  if (key === undefined) {
+    if (keys.size > 50000) keys.clear()
+    try { key = createPublicKey({ key: Buffer.concat([SPKI, pk]), format: 'der', type: 'spki' }) } catch { key = null }
+    keys.set(k, key)
+  }
+  if (!key) return false
+  try { return verify(null, msg, key, sig) } catch { return false }
+}
+const check = sodium ? (pk, sig, msg) => sodium.crypto_sign_verify_detached(sig, msg, pk) : openssl
 parentPort.on('message', ({ buf }) => {
   const bytes = Buffer.from(buf)
   const out = []
@@ -24,16 +41,7 @@ parentPort.on('message', ({ buf }) => {
     const len = bytes.readUInt32LE(at + 96)
     const msg = bytes.subarray(at + 100, at + 100 + len)
     at += 100 + len
-    const k = pk.toString('latin1')
-    let key = keys.get(k)
-    if (key === undefined) {
-      if (keys.size > 50000) keys.clear()
-      try { key = createPublicKey({ key: Buffer.concat([SPKI, pk]), format: 'der', type: 'spki' }) } catch { key = null }
-      keys.set(k, key)
-    }
-    let ok = false
-    if (key) { try { ok = verify(null, msg, key, sig) } catch { ok = false } }
-    out.push(ok ? 1 : 0)
+    out.push(check(pk, sig, msg) ? 1 : 0)
   }
   const result = Uint8Array.from(out)
   parentPort.postMessage({ result }, [result.buffer])
@@ -61,8 +69,11 @@ interface Task {
 const CHUNK = 64
 
 export function createVerifyPool(threads = availableParallelism()): PoolBackend {
-  const local = createNodeBackend()
-  const workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true }))
+  const local = createSodiumBackend()
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(WORKER, { eval: true, workerData: { sodiumPath: sodiumPath() } }),
+  )
   const queue: Task[] = []
   const busy = new Map<Worker, Task>()
   // One FIFO queue. A priority lane for feed messages over transfer signatures was tried twice:
@@ -140,7 +151,7 @@ export function createVerifyPool(threads = availableParallelism()): PoolBackend 
     })
   }
   const pool: PoolBackend = {
-    name: `node-crypto x${threads} workers`,
+    name: `${local.name} x${threads} workers`,
     verifications: 0,
     verifyBatch: (requests) => verify(requests),
     sign: (seed, message) => local.sign(seed, message),
