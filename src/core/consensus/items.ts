@@ -260,17 +260,21 @@ async function verifyEvidenceItem(
 }
 
 /** The envelope a feed adds around content, generously counted, so a packed message stays under the limit. */
-const ENVELOPE_ALLOWANCE = 700
+/** Room kept for a message's envelope (previous, author, sequence, timestamp, hash, signature). */
+export const ENVELOPE_ALLOWANCE = 700
 /** An item sits 6 spaces deeper in a message than on its own (message, content, txs array). */
 const NESTING = 6
 
-/** An item's length inside a message's canonical text, from its own canonical text. */
-function nestedLength(item: SignedItem): number {
-  const text = encodeCanonical(item)
+/** The length of `value`'s canonical text once nested `depth` spaces deeper in a message's text. */
+export function nestedTextLength(value: unknown, depth: number): number {
+  const text = encodeCanonical(value as MessageContent)
   let lines = 1
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) lines++
-  return text.length + NESTING * lines
+  return text.length + depth * lines
 }
+
+/** An item's length inside a message's canonical text, from its own canonical text. */
+const nestedLength = (item: SignedItem): number => nestedTextLength(item, NESTING)
 
 /**
  * Packs items into as few `blockfin/tx` contents as fit: at most `maxPerMessage` items each and

@@ -8,7 +8,7 @@
  * ordered by (feed id, sequence), and the Merkle root is over that order, so the same cut gives
  * the same block id on every Messagenode.
  */
-import type { VerifiedMessage } from '../feed/message'
+import { MAX_MESSAGE_LENGTH, type VerifiedMessage } from '../feed/message'
 import type { FeedId, MessageId } from '../identity/ids'
 import type { MessagenodeRole } from '../identity/roles'
 import type { AppModule } from '../ledger/module'
@@ -26,6 +26,7 @@ import {
   parseQc,
   qcContent,
 } from './content'
+import { ENVELOPE_ALLOWANCE, nestedTextLength } from './items'
 import type { MemberSet } from './membership'
 import { type ConsensusGenesis, checkGenesis } from './params'
 import { sigRootOf } from './qc'
@@ -47,6 +48,24 @@ const MESSAGENODE_ROLES: readonly MessagenodeRole[] = [
 ]
 
 /** The block an assembler would propose from `frontier`: what `assemble` builds, exposed for tests and the simulator. */
+const LARGEST = Number.MAX_SAFE_INTEGER
+
+/** A cut's share of the assembled message (at its largest numbers): it sits 8 spaces deep, then ",\n". */
+const cutCost = (feed: FeedId): number => nestedTextLength({ feed, from: LARGEST, to: LARGEST }, 8) + 2
+
+/** What the size limit leaves for cuts once the envelope and the rest of the assembled content are in. */
+function cutRoom(network: string, height: number, parent: Digest): number {
+  const header = { network, height, slot: parent, parent, cuts: [], txCount: LARGEST, txRoot: parent }
+  const content = assembledContent({
+    height,
+    round: LARGEST,
+    validRound: LARGEST,
+    block: parent,
+    header: header as BlockHeader,
+  })
+  return MAX_MESSAGE_LENGTH - ENVELOPE_ALLOWANCE - nestedTextLength(content, 2)
+}
+
 export function buildHeader(
   view: ConsensusView<unknown, unknown>,
   height: number,
@@ -68,12 +87,21 @@ export function buildHeader(
     from: frontierAt(frontier, feed) + 1,
     next: frontierAt(frontier, feed) + 1,
   }))
+  // The assembled message must fit the message size limit: about 60 cuts do. Past that, feeds
+  // wait for the next block, and which feeds go first rotates with the height, so none waits long.
+  let room = cutRoom(view.genesis.networkId, height, parent)
+  const order = cursors.map((_, i) => cursors[(i + height) % cursors.length]!)
   let count = 0
   for (let progress = true; progress && count < max; ) {
     progress = false
-    for (const c of cursors) {
+    for (const c of order) {
       const e = view.txFeeds.get(c.feed)?.get(c.next)
       if (!e?.allValid || count + e.items.length > max) continue
+      if (c.next === c.from) {
+        const cost = cutCost(c.feed)
+        if (cost > room) continue
+        room -= cost
+      }
       count += e.items.length
       c.next++
       progress = true
