@@ -18,7 +18,13 @@ export async function runNodeFeedBench(count: number): Promise<{ results: FeedBe
     const results = [
       // What the relay and headless validators use (on worker threads there; one thread here).
       await runFeedBench(
-        { ed25519: createSodiumBackend(), hasher: createNodeHasher(), storeName: 'leveldb', openAdapter, now },
+        {
+          ed25519: createSodiumBackend(),
+          hasher: createNodeHasher(),
+          storeName: 'leveldb',
+          openAdapter,
+          now,
+        },
         count,
       ),
       // OpenSSL: the fallback where the sodium-native addon does not load.

@@ -142,9 +142,7 @@ test.describe('live consensus: a relay and four validator tabs', () => {
     }
   })
 
-  test('one tab closes (n = 5, f = 1): blocks keep sealing; it comes back and catches up', async ({
-    browser,
-  }) => {
+  test('one tab closes (n = 5, f = 1): blocks keep sealing; it comes back and catches up', async () => {
     test.setTimeout(240_000)
     const gone = tabs.pop()!
     const url = gone.page.url()

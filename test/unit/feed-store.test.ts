@@ -173,6 +173,23 @@ describe('FeedStore: replication', () => {
     expect(b.store.head(alice.id)).toEqual(a.store.head(alice.id))
   })
 
+  it('rangeVerified gives what decoding the stored texts gives (id, value), for replay', async () => {
+    const a = await openStore()
+    for (let i = 0; i < 5; i++) await a.store.publish(alice, { type: 'post', n: i, text: `ünïcødé ${i}` }, i)
+    const b = await openStore()
+    await b.store.append(await a.store.range(alice.id, 1))
+    for (const store of [a.store, b.store]) {
+      const replayed = await store.rangeVerified(alice.id, 2, 4)
+      const decoded = (await store.range(alice.id, 2, 4)).map((t) => {
+        const d = decodeMessage(t, NETWORK)
+        if (!d.ok) throw new Error(d.error.code)
+        return { id: d.value.id, text: d.value.text, value: d.value.value }
+      })
+      expect(replayed).toEqual(decoded)
+      expect(replayed.map((m) => m.value.sequence)).toEqual([2, 3, 4])
+    }
+  })
+
   it('replicates several feeds in one interleaved batch', async () => {
     const { store } = await openStore()
     const fa = await chain(alice, 3)
