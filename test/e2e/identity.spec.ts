@@ -149,6 +149,8 @@ test('a second tab of the same browser waits, then takes over the same identity'
   await keepScreenshot(second, 'second-tab-waiting')
   await first.close()
   await expect(second.getByTestId('identity-id')).toHaveText(id)
+  // It shows the first tab's message (loaded from IndexedDB) before anything is appended.
+  await expect(second.getByTestId('feed-row')).toHaveCount(1)
   await appendMessage(second, 'from the second tab')
   const rows = await feedRows(second)
   expect(rows.map((r) => r.text)).toEqual(['from the first tab', 'from the second tab'])
