@@ -15,7 +15,7 @@ import { safePoint, setSafePoint } from './app/safe-point'
 import { acquireTabLock } from './app/tab-lock'
 import { ValidatorSession } from './app/validator-session'
 import type { FeedId } from './core/identity/ids'
-import { selectBrowserBackend, selectBrowserHasher } from './crypto/browser'
+import { selectBrowserHasher, selectBrowserVerifier } from './crypto/browser'
 import { systemClock } from './net/replication/rate-limit'
 import { openIdentityStore } from './store/identity-store'
 import { openIndexedDbAdapter } from './store/indexeddb-adapter'
@@ -33,7 +33,7 @@ async function openSession(events: { onWaitingForOtherTab: () => void }) {
   const [identityStore, cache, ed25519] = await Promise.all([
     openIdentityStore({ name: 'blockfin-identity' }),
     openNetworkCache({ name: 'blockfin-network' }),
-    selectBrowserBackend(),
+    selectBrowserVerifier(),
   ])
   return ValidatorSession.open(
     { feedDbPrefix: 'blockfin-feeds:' },

@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { decodeBase64 } from '../../src/core/encoding/base64'
 import type { FeedId } from '../../src/core/identity/ids'
 import { keyPairFromSeed } from '../../src/core/identity/keys'
-import { selectBrowserBackend, selectBrowserHasher } from '../../src/crypto/browser'
+import { selectBrowserHasher, selectBrowserVerifier } from '../../src/crypto/browser'
 import { openFollowGraph } from '../../src/net/follow-graph'
 import { createBrowserNode } from '../../src/net/libp2p/browser-node'
 import { isWebRtcConnection } from '../../src/net/libp2p/peer-mesh'
@@ -46,7 +46,7 @@ const onlyWebRtc = (c: Connection) => isWebRtcConnection(c)
 
 async function parts(setup: NetBenchSetup, follows: { self: FeedId; follow?: FeedId[]; everyone?: boolean }) {
   const [ed25519, node] = await Promise.all([
-    selectBrowserBackend(),
+    selectBrowserVerifier(),
     generateKeyPair('Ed25519').then((privateKey) => createBrowserNode({}, { privateKey })),
   ])
   const store = await FeedStore.open(

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import { createNobleBackend, publicKeyFromSeed, signWithNoble } from '../../src/core/crypto/noble'
-import { selectBrowserBackend } from '../../src/crypto/browser'
+import { selectBrowserBackend, selectBrowserVerifier } from '../../src/crypto/browser'
 import { createWebCryptoBackend } from '../../src/crypto/webcrypto'
 import {
   bytesToHex,
@@ -16,12 +16,14 @@ import {
 const vectors = edgeVectors()
 let webcrypto: Ed25519Backend
 let noble: Ed25519Backend
+let pool: Ed25519Backend
 
 beforeAll(async () => {
   const backend = await createWebCryptoBackend()
   expect(backend, "Chromium's WebCrypto must support Ed25519").toBeDefined()
   webcrypto = backend!
   noble = createNobleBackend()
+  pool = await selectBrowserVerifier()
 })
 
 const byName = (v: EdgeVector) => `${v.name} -> ${v.valid ? 'accept' : 'reject'}`
@@ -30,11 +32,14 @@ describe("Chromium's WebCrypto and noble follow the pinned rule", () => {
   it('runs in a real browser, and selectBrowserBackend picks WebCrypto there', async () => {
     expect(typeof window).toBe('object')
     expect((await selectBrowserBackend()).name).toBe('webcrypto')
+    // The tab verifies on Web Workers (WebCrypto there too).
+    expect(pool.name).toMatch(/^webcrypto x[1-4] workers$/)
   })
 
   it.each(vectors.map((v) => [byName(v), v] as const))('%s', async (_, v) => {
     expect(await webcrypto.verifyBatch([v]), 'webcrypto').toEqual([v.valid])
     expect(await noble.verifyBatch([v]), 'noble').toEqual([v.valid])
+    expect(await pool.verifyBatch([v]), 'worker pool').toEqual([v.valid])
   })
 
   it('keeps request order in one batch of every vector (twice, so cached keys are reused)', async () => {
@@ -42,6 +47,15 @@ describe("Chromium's WebCrypto and noble follow the pinned rule", () => {
     const expected = all.map((v) => v.valid)
     expect(await webcrypto.verifyBatch(all)).toEqual(expected)
     expect(await noble.verifyBatch(all)).toEqual(expected)
+    expect(await pool.verifyBatch(all)).toEqual(expected)
+  })
+
+  it('the worker pool answers many concurrent callers, each in its own order', async () => {
+    const calls = Array.from({ length: 40 }, (_, k) =>
+      vectors.slice(k % vectors.length).concat(vectors.slice(0, k % 3)),
+    )
+    const answers = await Promise.all(calls.map((c) => pool.verifyBatch(c)))
+    for (const [k, a] of answers.entries()) expect(a).toEqual(calls[k]!.map((v) => v.valid))
   })
 
   it('signs the RFC 8032 vectors to their published signatures', async () => {
@@ -68,6 +82,7 @@ describe("Chromium's WebCrypto and noble follow the pinned rule", () => {
       }
       expect(await webcrypto.verifyBatch([base, ...flips])).toEqual([true, ...flips.map(() => false)])
       expect(await noble.verifyBatch([base, ...flips])).toEqual([true, ...flips.map(() => false)])
+      expect(await pool.verifyBatch([base, ...flips])).toEqual([true, ...flips.map(() => false)])
     }
   })
 })
