@@ -202,7 +202,12 @@ test.describe('a validator tab offline, then online', () => {
     expect(bars.length, 'the progress bar was shown').toBeGreaterThan(0)
     expect(bars[0]!.own).toBeLessThan(bars[0]!.target)
     expect(bars.every((p) => p.value >= 0 && p.value < 1)).toBe(true)
-    expect(shotTaken, 'a screenshot of the catch-up').toBe(true)
+    // The recorder above is the proof that the bar was shown. The screenshot is for people: with
+    // verification on Web Workers the catch-up can end before the shot does, so it is only noted.
+    testInfo.annotations.push({
+      type: 'catch-up screenshot',
+      description: shotTaken ? 'taken while catching up' : 'caught up before the shot was taken',
+    })
 
     // In sync: the same sealed height as the others and the relay (no load now), and the transfer
     // sent offline seals.
