@@ -56,9 +56,9 @@ export interface NodeHost {
   readonly signedBytesOf?: SignedBytesOf
   /** False: do not keep each node's events (long benchmark runs). */
   readonly keepEvents?: boolean
-  /** Hooks for invariants and Byzantine behaviour. */
   /** Message ids and signed bytes (a bench uses the native one, as the live Node runtime does). */
   readonly hasher?: MessageHasher
+  /** Hooks for invariants and Byzantine behaviour. */
   onEvent(node: SimNode, event: ConsensusEvent): void
   onPublished(node: SimNode, message: VerifiedMessage): void
   onRejected(node: SimNode, code: string, text: string): void
@@ -368,10 +368,10 @@ export class SimNode implements Endpoint {
 
   // ---------------------------------------------------------------- clients
 
-  /** A client submits items to this validator; resolves with the accepted item ids once durable. */
   /**
-   * Group commit, as in the live runtime: submissions that arrive while an earlier group is being
-   * checked go to the core together (one transaction message instead of one per submission).
+   * A client submits items to this validator; resolves once the core has taken them. Group commit,
+   * as in the live runtime: submissions that arrive while an earlier group is being checked go to
+   * the core together (one transaction message instead of one per submission).
    */
   submit(items: readonly SignedItem[]): Promise<void> {
     if (!this.up || !this.core || this.kind !== 'validator') return Promise.resolve()

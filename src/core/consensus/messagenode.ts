@@ -47,7 +47,6 @@ const MESSAGENODE_ROLES: readonly MessagenodeRole[] = [
   'seal-counter',
 ]
 
-/** The block an assembler would propose from `frontier`: what `assemble` builds, exposed for tests and the simulator. */
 const LARGEST = Number.MAX_SAFE_INTEGER
 
 /** A cut's share of the assembled message (at its largest numbers): it sits 8 spaces deep, then ",\n". */
@@ -66,6 +65,7 @@ function cutRoom(network: string, height: number, parent: Digest): number {
   return MAX_MESSAGE_LENGTH - ENVELOPE_ALLOWANCE - nestedTextLength(content, 2)
 }
 
+/** The block an assembler would propose from `frontier`: what `assemble` builds, exposed for tests and the simulator. */
 export function buildHeader(
   view: ConsensusView<unknown, unknown>,
   height: number,
