@@ -8,7 +8,7 @@
  */
 import createDebug from 'debug'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
-import { passesEncodingRules } from '../core/crypto/ed25519-rule'
+import { createVerifyBatcher } from './verify-batcher'
 import { packRequests } from './verify-packing'
 
 const log = createDebug('blockfin:verify-pool')
@@ -18,14 +18,10 @@ const CHUNK = 64
 /** A worker that has not said it is ready by then is not used (the backend given is). */
 const READY_TIMEOUT_MS = 5000
 
-interface Waiting {
-  readonly request: VerifyRequest
-  readonly settle: (ok: boolean) => void
-}
-
 interface Task {
   readonly id: number
-  readonly part: readonly Waiting[]
+  readonly requests: readonly VerifyRequest[]
+  readonly resolve: (answers: ArrayLike<number | boolean>) => void
 }
 
 export interface BrowserVerifyPoolOptions {
@@ -91,68 +87,44 @@ export async function createBrowserVerifyPool(
       const task = queue.shift()
       if (!task) return
       busy.set(w, task)
-      const buf = packRequests(task.part.map((x) => x.request))
+      const buf = packRequests(task.requests)
       w.postMessage({ task: task.id, buf }, [buf])
     }
   }
+  // What a failed worker held, or everything once none is left, is checked on the main thread.
+  const verifyHere = (task: Task) => void deps.backend.verifyBatch(task.requests).then(task.resolve)
   for (const w of workers) {
     w.onmessage = ({ data }: MessageEvent<{ task: number; result: Uint8Array }>) => {
       const task = busy.get(w)
       busy.delete(w)
-      if (task && task.id === data.task)
-        for (const [i, x] of task.part.entries()) x.settle(data.result[i] === 1)
+      if (task && task.id === data.task) task.resolve(data.result)
       dispatch()
     }
     w.onerror = (e) => {
-      // A worker that fails is left out; what it held is checked on the main thread instead.
       log('verify worker failed: %s', e.message)
       const task = busy.get(w)
       busy.delete(w)
       workers.splice(workers.indexOf(w), 1)
       w.terminate()
-      if (task) void verifyHere(task.part)
-      if (workers.length === 0) for (const t of queue.splice(0)) void verifyHere(t.part)
+      if (task) verifyHere(task)
+      if (workers.length === 0) for (const t of queue.splice(0)) verifyHere(t)
       dispatch()
     }
   }
-  const verifyHere = async (part: readonly Waiting[]) => {
-    const valid = await deps.backend.verifyBatch(part.map((x) => x.request))
-    for (const [i, x] of part.entries()) x.settle(valid[i] === true)
-  }
-
-  // Requests made in one turn travel together: many small calls (one per message) would
-  // otherwise cost a worker message each.
-  let waiting: Waiting[] = []
-  const flush = () => {
-    const batch = waiting
-    waiting = []
-    if (workers.length === 0) return void verifyHere(batch)
-    for (let i = 0; i < batch.length; i += CHUNK)
-      queue.push({ id: nextTask++, part: batch.slice(i, i + CHUNK) })
-    dispatch()
-  }
+  const batched = createVerifyBatcher(
+    { chunk: CHUNK, schedule: (flush) => queueMicrotask(flush) },
+    (requests) =>
+      new Promise((resolve) => {
+        const task = { id: nextTask++, requests, resolve }
+        if (workers.length === 0) return verifyHere(task)
+        queue.push(task)
+        dispatch()
+      }),
+  )
 
   return {
     name: `${deps.backend.name} x${workers.length} workers`,
-    verifyBatch(requests) {
-      return new Promise((resolve) => {
-        const results = requests.map(() => false)
-        let remaining = 0
-        requests.forEach((request, index) => {
-          if (!passesEncodingRules(request.publicKey, request.signature)) return
-          remaining++
-          if (waiting.length === 0) queueMicrotask(flush)
-          waiting.push({
-            request,
-            settle: (ok) => {
-              results[index] = ok
-              if (--remaining === 0) resolve(results)
-            },
-          })
-        })
-        if (remaining === 0) resolve(results)
-      })
-    },
+    verifyBatch: batched,
     sign: (seed, message) => deps.backend.sign(seed, message),
   }
 }

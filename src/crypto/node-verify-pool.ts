@@ -7,9 +7,10 @@
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
-import { passesEncodingRules } from '../core/crypto/ed25519-rule'
+import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { createSodiumBackend, sodiumPath } from './node'
+import { createVerifyBatcher } from './verify-batcher'
+import { packRequests } from './verify-packing'
 
 // libsodium when the addon loads (the pinned rule's own verifier, twice OpenSSL's speed here),
 // else OpenSSL with a cache of parsed keys.
@@ -54,14 +55,8 @@ export interface PoolBackend extends Ed25519Backend {
   close(): Promise<void>
 }
 
-interface Waiting {
-  readonly request: VerifyRequest
-  readonly call: { settle(index: number, ok: boolean): void }
-  readonly index: number
-}
-
 interface Task {
-  readonly buf: Buffer
+  readonly buf: ArrayBuffer
   readonly resolve: (r: Uint8Array) => void
 }
 
@@ -85,9 +80,7 @@ export function createVerifyPool(threads = availableParallelism()): PoolBackend 
       const task = queue.shift()
       if (!task) return
       busy.set(w, task)
-      // Buffer.alloc owns a whole, unshared ArrayBuffer: safe to transfer.
-      const buffer = task.buf.buffer as ArrayBuffer
-      w.postMessage({ buf: buffer }, [buffer])
+      w.postMessage({ buf: task.buf }, [task.buf])
     }
   }
   for (const w of workers) {
@@ -99,61 +92,23 @@ export function createVerifyPool(threads = availableParallelism()): PoolBackend 
       dispatch()
     })
   }
-  const encode = (requests: readonly VerifyRequest[]) => {
-    const size = requests.reduce((n, r) => n + 100 + r.message.length, 0)
-    const buf = Buffer.alloc(size)
-    let at = 0
-    for (const r of requests) {
-      buf.set(r.publicKey, at)
-      buf.set(r.signature, at + 32)
-      buf.writeUInt32LE(r.message.length, at + 96)
-      buf.set(r.message, at + 100)
-      at += 100 + r.message.length
-    }
-    return buf
-  }
   // Requests of every caller in the same turn of the event loop travel together: many nodes each
   // checking one message would otherwise cost a postMessage (and a worker wake-up) per signature.
-  let waiting: Waiting[] = []
-  const flush = () => {
-    const batch = waiting
-    waiting = []
-    for (let i = 0; i < batch.length; i += CHUNK) {
-      const part = batch.slice(i, i + CHUNK)
-      queue.push({
-        buf: encode(part.map((w) => w.request)),
-        resolve: (bits) => {
-          for (const [j, w] of part.entries()) w.call.settle(w.index, bits[j] === 1)
-        },
-      })
-    }
-    dispatch()
-  }
-  const verify = (requests: readonly VerifyRequest[]): Promise<boolean[]> => {
-    pool.verifications += requests.length
-    return new Promise((resolve) => {
-      const results = requests.map(() => false)
-      let remaining = 0
-      const call = {
-        settle(index: number, ok: boolean) {
-          results[index] = ok
-          if (--remaining === 0) resolve(results)
-        },
-      }
-      // The pinned rule's byte checks (1-3) here; the curve equation (4) in a worker.
-      requests.forEach((request, index) => {
-        if (!passesEncodingRules(request.publicKey, request.signature)) return
-        remaining++
-        if (waiting.length === 0) setImmediate(flush)
-        waiting.push({ request, call, index })
-      })
-      if (remaining === 0) resolve(results)
-    })
-  }
+  const batched = createVerifyBatcher(
+    { chunk: CHUNK, schedule: (flush) => setImmediate(flush) },
+    (part) =>
+      new Promise<Uint8Array>((resolve) => {
+        queue.push({ buf: packRequests(part), resolve })
+        dispatch()
+      }),
+  )
   const pool: PoolBackend = {
     name: `${local.name} x${threads} workers`,
     verifications: 0,
-    verifyBatch: (requests) => verify(requests),
+    verifyBatch(requests) {
+      pool.verifications += requests.length
+      return batched(requests)
+    },
     sign: (seed, message) => local.sign(seed, message),
     async close() {
       await Promise.all(workers.map((w) => w.terminate()))

@@ -17,13 +17,29 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const MAX_CACHED_KEYS = 20_000
 
+/** A signing key made once per seed: a node signs with the same few keys over and over. */
+function cachedBySeed<K>(make: (seed: Uint8Array) => K): (seed: Uint8Array) => K {
+  const keys = new Map<string, K>()
+  return (seed) => {
+    const k = Buffer.from(seed).toString('latin1')
+    let key = keys.get(k)
+    if (key === undefined) {
+      key = make(seed)
+      keys.set(k, key)
+    }
+    return key
+  }
+}
+
 /**
  * Ed25519 through Node's crypto (OpenSSL), synchronous and without a native addon. OpenSSL does
  * the cofactorless check and S < L; `passesEncodingRules` adds the rest of the pinned rule.
  */
 export function createNodeBackend(): Ed25519Backend {
   const publicKeys = new Map<string, KeyObject | null>()
-  const privateKeys = new Map<string, KeyObject>()
+  const privateKey = cachedBySeed((seed) =>
+    createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }),
+  )
 
   const publicKey = (bytes: Uint8Array): KeyObject | null => {
     const k = Buffer.from(bytes).toString('latin1')
@@ -57,13 +73,7 @@ export function createNodeBackend(): Ed25519Backend {
       return requests.map(verifyOne)
     },
     async sign(seed, message) {
-      const k = Buffer.from(seed).toString('latin1')
-      let key = privateKeys.get(k)
-      if (!key) {
-        key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
-        privateKeys.set(k, key)
-      }
-      return new Uint8Array(sign(null, message, key))
+      return new Uint8Array(sign(null, message, privateKey(seed)))
     },
   }
 }
@@ -107,7 +117,11 @@ export function sodiumPath(): string | null {
 export function createSodiumBackend(): Ed25519Backend {
   const lib = loadSodium()
   if (!lib) return createNodeBackend()
-  const secretKeys = new Map<string, Buffer>()
+  const secretKeyOf = cachedBySeed((seed) => {
+    const secretKey = Buffer.alloc(64)
+    lib.crypto_sign_seed_keypair(Buffer.alloc(32), secretKey, seed)
+    return secretKey
+  })
   const verifyOne = (r: VerifyRequest): boolean =>
     passesEncodingRules(r.publicKey, r.signature) &&
     lib.crypto_sign_verify_detached(r.signature, r.message, r.publicKey)
@@ -117,13 +131,7 @@ export function createSodiumBackend(): Ed25519Backend {
       return requests.map(verifyOne)
     },
     async sign(seed, message) {
-      const k = Buffer.from(seed).toString('latin1')
-      let secretKey = secretKeys.get(k)
-      if (!secretKey) {
-        secretKey = Buffer.alloc(64)
-        lib.crypto_sign_seed_keypair(Buffer.alloc(32), secretKey, seed)
-        secretKeys.set(k, secretKey)
-      }
+      const secretKey = secretKeyOf(seed)
       const signature = new Uint8Array(64)
       lib.crypto_sign_detached(signature, message, secretKey)
       return signature
