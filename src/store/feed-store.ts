@@ -20,6 +20,7 @@ import { type FeedId, messageIdFromHash } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
 import { err, ok, type Result } from '../core/result'
 import type { FeedStorageAdapter, HeadRecord, MessageRecord } from './adapter'
+import { TailCache } from './tail-cache'
 
 const log = createDebug('blockfin:store')
 
@@ -34,6 +35,12 @@ export interface FeedStoreOptions {
   readonly networkKey: Uint8Array | null
   /** Most messages validated and committed together (one transaction, one verify batch). */
   readonly maxBatch?: number
+  /**
+   * The newest committed messages kept in memory per recently appended feed, for the reads of
+   * live replication (default 64; 0 turns the cache off), and the characters kept in all (default 8 Mi).
+   */
+  readonly tailMessages?: number
+  readonly tailChars?: number
 }
 
 export interface FeedStoreDeps {
@@ -82,6 +89,7 @@ export class FeedStore {
   private readonly listeners = new Set<AppendListener>()
   private readonly maxBatch: number
   private readonly hasher: MessageHasher
+  private readonly tail: TailCache
   private draining: Promise<void> | null = null
   /** Set after a failed write: it may have reached the disk anyway, so heads are re-read before signing again. */
   private headsStale = false
@@ -93,6 +101,7 @@ export class FeedStore {
   ) {
     this.maxBatch = options.maxBatch ?? 1000
     this.hasher = deps.hasher ?? nobleHasher
+    this.tail = new TailCache(options.tailMessages ?? 64, options.tailChars ?? 8 * 1024 * 1024)
   }
 
   static async open(options: FeedStoreOptions, deps: FeedStoreDeps): Promise<FeedStore> {
@@ -129,7 +138,7 @@ export class FeedStore {
   async get(author: FeedId, sequence: number): Promise<string | undefined> {
     const head = this.heads.get(author)
     if (!isSequence(sequence) || !head || sequence > head.sequence) return undefined
-    return this.deps.adapter.readMessage(author, sequence)
+    return this.tail.read(author, sequence, sequence)?.[0] ?? this.deps.adapter.readMessage(author, sequence)
   }
 
   /** Messages `from..to` inclusive (clamped to the head), exactly as signed. */
@@ -138,7 +147,8 @@ export class FeedStore {
     if (Number.isNaN(from) || Number.isNaN(to)) return []
     const last = Math.min(Math.floor(to), head ? head.sequence : 0)
     const first = Math.max(1, Math.ceil(from))
-    return first > last ? [] : this.deps.adapter.readRange(author, first, last)
+    if (first > last) return []
+    return this.tail.read(author, first, last) ?? this.deps.adapter.readRange(author, first, last)
   }
 
   /**
@@ -361,6 +371,7 @@ export class FeedStore {
         return
       }
       for (const [author, h] of working) this.heads.set(author, h)
+      for (const r of records) this.tail.add(r.author, r.sequence, r.text)
       for (const e of evidence) this.rememberEvidence(e)
     }
     for (const job of jobs) job.resolve(outcomes.get(job)!)

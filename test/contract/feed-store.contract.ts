@@ -406,6 +406,60 @@ export function defineFeedStoreContract(name: string, env: FeedStoreContractEnv)
       expect(store.head(alice.id)).toEqual(headOf(m1))
     })
 
+    it('serves the newest committed messages from memory, the rest from storage, bounded', async () => {
+      const adapter = await openAdapter()
+      const reads = { range: 0, message: 0 }
+      const counted: FeedStorageAdapter = {
+        ...adapter,
+        readHeads: () => adapter.readHeads(),
+        readEvidence: () => adapter.readEvidence(),
+        commit: (batch) => adapter.commit(batch),
+        close: () => adapter.close(),
+        readRange: (author, from, to) => {
+          reads.range++
+          return adapter.readRange(author, from, to)
+        },
+        readMessage: (author, sequence) => {
+          reads.message++
+          return adapter.readMessage(author, sequence)
+        },
+      }
+      // Four messages per feed, and room for about three feeds' worth of text in all.
+      const probe = await sign(keysFor(40), null, { type: 'test', i: 0, feed: 0 })
+      const store = await FeedStore.open(
+        { networkKey: NETWORK_KEY, tailMessages: 4, tailChars: probe.text.length * 13 },
+        { adapter: counted, ed25519 },
+      )
+      openedStores.push(store)
+      const feeds = [40, 41, 42, 43, 44].map(keysFor)
+      const texts = new Map<FeedId, string[]>()
+      for (const keys of feeds) {
+        const own: string[] = []
+        for (let i = 1; i <= 6; i++) own.push((await publish(store, keys, { type: 'test', i, feed: 0 })).text)
+        texts.set(keys.id, own)
+      }
+      const newest = feeds.at(-1)!
+      // Live replication's reads: the newest messages of a feed just appended to, no storage read.
+      expect(await store.range(newest.id, 3, 6)).toEqual(texts.get(newest.id)!.slice(2))
+      expect(await store.range(newest.id, 5)).toEqual(texts.get(newest.id)!.slice(4))
+      expect(await store.get(newest.id, 6)).toBe(texts.get(newest.id)![5])
+      expect(reads).toEqual({ range: 0, message: 0 })
+      // Older than the tail, or a feed pushed out by newer ones: storage, with the same answers.
+      expect(await store.range(newest.id, 1, 6)).toEqual(texts.get(newest.id))
+      expect(await store.range(feeds[0]!.id, 5, 6)).toEqual(texts.get(feeds[0]!.id)!.slice(4))
+      expect(await store.get(feeds[0]!.id, 6)).toBe(texts.get(feeds[0]!.id)![5])
+      expect(reads).toEqual({ range: 2, message: 1 })
+      for (const keys of feeds) expect(await store.range(keys.id, 1)).toEqual(texts.get(keys.id))
+      // A write that fails is never served: not stored, not cached.
+      await adapter.close()
+      expect(codeOf(await store.publish(newest, { type: 'test', i: 7, feed: 0 }, now()))).toBe(
+        'STORE_WRITE_FAILED',
+      )
+      expect(store.head(newest.id)?.sequence).toBe(6)
+      expect(await store.range(newest.id, 5, 7)).toEqual(texts.get(newest.id)!.slice(4))
+      expect(await store.get(newest.id, 7)).toBeUndefined()
+    })
+
     describe('adapter level', () => {
       const record = (author: FeedId, sequence: number): MessageRecord => ({
         author,
