@@ -58,6 +58,8 @@ export interface HeadlessValidatorOptions {
   /** How far following reaches from the Messagenodes' feeds (default 2: every validator). */
   readonly hops?: number
   readonly requestTimeoutMs?: number
+  /** Pacing of its transaction messages (ConsensusRuntimeOptions.txIntervalMs; default 100 ms). */
+  readonly txIntervalMs?: number
 }
 
 export interface HeadlessValidatorDeps {
@@ -261,6 +263,7 @@ export async function startHeadlessValidator(
       genesis: consensusGenesis.value,
       networkKey,
       keys: { owner: keys.value, roles: roleKeysOf(keys.value, VALIDATOR_ROLES) },
+      ...(options.txIntervalMs === undefined ? {} : { txIntervalMs: options.txIntervalMs }),
     },
     {
       store,

@@ -10,6 +10,9 @@
  *   --until-messages <n>    exit 0 once the store holds at least n messages (all feeds): benchmarks
  *   --invite <link>         join the validator set with an invite link (printed by the relay,
  *                           shown on its page); waits until the admission is sealed
+ *   --tx-interval-ms <ms>   least time between two of its transaction messages while transfers
+ *                           keep coming (default 100; 0 sends each group at once, for a script
+ *                           that awaits every single transfer before sending the next)
  *   --quiet                 print only the start banner and errors
  */
 import '../../../src/node/polyfills'
@@ -71,6 +74,7 @@ function parse() {
       'until-messages': { type: 'string' },
       quiet: { type: 'boolean' },
       invite: { type: 'string' },
+      'tx-interval-ms': { type: 'string' },
     },
     strict: true,
   })
@@ -86,6 +90,7 @@ const appendCount = count('append', args.values.append) ?? 0
 const untilMessages = count('until-messages', args.values['until-messages'])
 const quiet = args.values.quiet === true
 const inviteLink = args.values.invite
+const txIntervalMs = count('tx-interval-ms', args.values['tx-interval-ms'])
 const say = (line: string) => {
   if (!quiet) process.stdout.write(`${line}\n`)
 }
@@ -111,7 +116,7 @@ process.on('SIGINT', onSignal)
 process.on('SIGTERM', onSignal)
 
 const started = await startHeadlessValidator(
-  { dataDir, relay: relayTarget },
+  { dataDir, relay: relayTarget, ...(txIntervalMs === undefined ? {} : { txIntervalMs }) },
   {
     // Signature checks on worker threads: replication and consensus verify on every core.
     ed25519: createVerifyPool(),
