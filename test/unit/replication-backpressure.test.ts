@@ -45,6 +45,40 @@ describe('replication: backpressure (asserted on counts)', () => {
     await b.close()
   })
 
+  it('coalesces acks on a live connection: one per quarter window, the rest after the ack delay', async () => {
+    const a = await makeNode({ seed: 1 })
+    const b = await makeNode({ seed: 2 }) // default window: 64 frames, so an ack per 16 at most
+    await b.contact(a.id, true)
+    let acks = 0
+    let dataFrames = 0
+    connect(a, b, {
+      observe(frame, from) {
+        const f = decodeFrame(frame)
+        if (!f.ok) return
+        if (from === 1 && f.value.t === 'ack') acks++
+        if (from === 0 && isDataFrame(f.value)) dataFrames++
+      },
+    })
+    await a.publish(1)
+    await until(() => b.head(a.id) === 1, 'the live request is served')
+    // Live appends one at a time: each goes out as its own frame as soon as it is stored.
+    for (let i = 0; i < 40; i++) {
+      await a.publish(1)
+      await until(() => b.head(a.id) === i + 2, 'the append arrives')
+      await settle(5)
+    }
+    expect(dataFrames).toBe(41)
+    expect(acks).toBeLessThanOrEqual(3)
+    const inFlight = () => a.engine.metrics().perPeer[b.id]!.dataFramesInFlight
+    expect(inFlight()).toBeGreaterThan(0)
+    // The delayed ack covers the rest: nothing stays unacknowledged once its delay is over.
+    b.clock.advance(10)
+    await until(() => inFlight() === 0, 'the delayed ack arrives')
+    expect(acks).toBeLessThanOrEqual(4)
+    await a.close()
+    await b.close()
+  })
+
   it('respects a byte window smaller than a few frames', async () => {
     const a = await makeNode({ seed: 1 })
     // 20 KiB: at most one full frame in flight (plus a small one), whatever the frame count allows.

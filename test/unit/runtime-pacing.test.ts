@@ -2,14 +2,13 @@
  * Pacing of transaction messages (ConsensusRuntime, `txIntervalMs`): single submissions that keep
  * coming within the interval wait and go out as one message; a message's worth of items goes at
  * once; nothing is answered before it is durable, and stopping answers what waits. The runtime's
- * clock is a manual one here, so the test drives time instead of measuring it.
+ * clock is a fake one here, so the test drives time instead of measuring it.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { CONTENT, type ConsensusGenesis, txItemsOf } from '../../src/core/consensus'
 import { decodeMessage } from '../../src/core/feed/decode'
 import { deriveRoleKeys, VALIDATOR_ROLES } from '../../src/core/identity/roles'
 import { createPaymentsLedger, createTransfer, type Transfer } from '../../src/core/ledger/payments'
-import type { Clock } from '../../src/net/replication/rate-limit'
 import {
   ConsensusRuntime,
   DEFAULT_TX_INTERVAL_MS,
@@ -18,6 +17,7 @@ import {
 } from '../../src/runtime/consensus-runtime'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter } from '../../src/store/memory-adapter'
+import { FakeClock } from '../net/fake-clock'
 import { ed25519, keys, NETWORK_ID, NETWORK_KEY, TEST_PARAMS } from './consensus-harness'
 
 const owner = keys(31)
@@ -28,31 +28,6 @@ const genesis: ConsensusGenesis = {
   messagenodes: [keys(33).id],
   admins: [],
   params: TEST_PARAMS,
-}
-
-/** Time moves only when the test says so; due timers run in order of their deadlines. */
-class ManualClock implements Clock {
-  private time = 1_700_000_000_000
-  private readonly timers = new Map<number, { at: number; fn: () => void }>()
-  private next = 1
-  now = () => this.time
-  setTimeout = (fn: () => void, ms: number): unknown => {
-    const id = this.next++
-    this.timers.set(id, { at: this.time + ms, fn })
-    return id
-  }
-  clearTimeout = (handle: unknown): void => {
-    this.timers.delete(handle as number)
-  }
-  advance(ms: number): void {
-    this.time += ms
-    for (;;) {
-      const due = [...this.timers].filter(([, t]) => t.at <= this.time).sort((a, b) => a[1].at - b[1].at)[0]
-      if (!due) return
-      this.timers.delete(due[0])
-      due[1].fn()
-    }
-  }
 }
 
 /** Lets pending promise chains and store commits (memory adapter) finish. */
@@ -66,7 +41,7 @@ afterEach(async () => {
 })
 
 async function setUp(txIntervalMs?: number) {
-  const clock = new ManualClock()
+  const clock = new FakeClock()
   const store = await FeedStore.open({ networkKey: NETWORK_KEY }, { adapter: createMemoryAdapter(), ed25519 })
   const runtime = await ConsensusRuntime.start(
     {

@@ -49,6 +49,8 @@ export interface ReplicationEngineOptions {
   readonly maxFeedsPerPeer?: number
   /** A peer must complete its hello within this. Default requestTimeoutMs. */
   readonly helloTimeoutMs?: number
+  /** How long an ack waits to be coalesced with later ones (a quarter window goes at once). Default 10 ms. */
+  readonly ackDelayMs?: number
   /**
    * Peers to pull feeds from first (e.g. a tab's relay, which every author pushes to: one hop from
    * any author, where another tab may be two or more). Called when a feed's source is chosen.
@@ -108,6 +110,7 @@ export function createReplicationEngine(
     maxServedFeeds: options.maxFeedsPerPeer ?? 100_000,
     helloTimeoutMs: options.helloTimeoutMs ?? timeout,
     closeTimeoutMs: timeout,
+    ackDelayMs: Math.max(0, options.ackDelayMs ?? 10),
   }
   const maxPeers = options.maxPeers ?? 64
   const known = (feed: FeedId) => deps.isKnownAuthor?.(feed) ?? true

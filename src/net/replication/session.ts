@@ -62,6 +62,8 @@ export interface SessionLimits {
   readonly maxServedFeeds: number
   readonly helloTimeoutMs: number
   readonly closeTimeoutMs: number
+  /** An ack waits this long for more processed frames, unless a quarter of our window is processed. */
+  readonly ackDelayMs: number
 }
 
 export interface SessionEnd {
@@ -114,6 +116,10 @@ export class PeerSession {
   private readonly pendingFollows = new Map<FeedId, number>()
   private readonly pendingUnfollows = new Set<FeedId>()
   private ackSent = 0
+  /** Bytes of the frames processed since the last ack, and the timer of a delayed ack. */
+  private unackedBytes = 0
+  private ackTimer: unknown
+  private ackDue = false
 
   // Our requests to the peer.
   readonly wants = new Map<FeedId, Want>()
@@ -235,6 +241,7 @@ export class PeerSession {
     await writer
     this.host.clock.clearTimeout(this.helloTimer)
     this.host.clock.clearTimeout(this.closeTimer)
+    if (this.ackTimer !== undefined) this.host.clock.clearTimeout(this.ackTimer)
     const end = this.end ?? { peer: this.peer, code: 'CLOSED', local: false }
     this.end = end
     this.host.onClosed(this, end)
@@ -337,10 +344,8 @@ export class PeerSession {
     const queued = this.control.shift()
     if (queued) return queued
     if (this.closing) return undefined
-    if (this.dataProcessed > this.ackSent) {
-      this.ackSent = this.dataProcessed
-      return encodeSmallFrame({ t: 'ack', n: this.ackSent })
-    }
+    const ack = this.nextAck()
+    if (ack) return ack
     if (this.pendingUnfollows.size > 0) {
       this.control.push(...packUnfollow(this.pendingUnfollows))
       this.pendingUnfollows.clear()
@@ -358,6 +363,36 @@ export class PeerSession {
       return this.control.shift()
     }
     return undefined
+  }
+
+  /**
+   * Acks are delayed (ackDelayMs) and coalesced: one ack per processed frame doubled the frames on
+   * a live connection (and the muxer's window updates with them). A quarter of our window
+   * processed is acked at once, so a sender never waits on a delayed ack for room.
+   */
+  private nextAck(): Uint8Array | undefined {
+    const unacked = this.dataProcessed - this.ackSent
+    if (unacked <= 0) return undefined
+    const { window, ackDelayMs } = this.host.limits
+    const now =
+      this.ackDue ||
+      ackDelayMs <= 0 ||
+      unacked >= Math.max(1, Math.floor(window.frames / 4)) ||
+      this.unackedBytes >= window.bytes / 4
+    if (!now) {
+      this.ackTimer ??= this.host.clock.setTimeout(() => {
+        this.ackTimer = undefined
+        this.ackDue = true
+        this.wake()
+      }, ackDelayMs)
+      return undefined
+    }
+    if (this.ackTimer !== undefined) this.host.clock.clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
+    this.ackDue = false
+    this.unackedBytes = 0
+    this.ackSent = this.dataProcessed
+    return encodeSmallFrame({ t: 'ack', n: this.ackSent })
   }
 
   private windowFits(size: number): boolean {
@@ -553,7 +588,9 @@ export class PeerSession {
       .catch((e) => log('%s: processing failed: %O', this.peer, e))
       .then(() => {
         this.dataProcessed++
-        this.unprocessedBytes -= this.receivedSizes.shift() ?? 0
+        const size = this.receivedSizes.shift() ?? 0
+        this.unprocessedBytes -= size
+        this.unackedBytes += size
         this.inProcess.shift()
         this.wake()
       })
