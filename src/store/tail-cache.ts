@@ -49,8 +49,4 @@ export class TailCache {
     if (!tail || first < tail.first || last >= tail.first + tail.texts.length) return undefined
     return tail.texts.slice(first - tail.first, last - tail.first + 1)
   }
-
-  get size(): { feeds: number; chars: number } {
-    return { feeds: this.tails.size, chars: this.chars }
-  }
 }
