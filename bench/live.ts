@@ -18,6 +18,7 @@ import type { Digest } from '../src/core/merkle'
 import { createNodeHasher } from '../src/crypto/node'
 import { createVerifyPool } from '../src/crypto/node-verify-pool'
 import type { SentTransfer } from '../src/runtime/wallet'
+import { medianRun } from './median'
 
 export interface LiveResult {
   readonly label: string
@@ -28,6 +29,14 @@ export interface LiveResult {
   readonly halfLoadTxPerSec: number
   /** Transfers per sealed block in the peak window (undefined where not observed). */
   readonly txPerBlock?: number
+  /** Lowest and highest peak when the setup ran several times (the median run is reported). */
+  readonly peakRange?: readonly [number, number]
+}
+
+/** Runs a live setup `runs` times: the run with the median peak, and the range of peaks. */
+export async function medianOfRuns(runs: number, run: () => Promise<LiveResult>): Promise<LiveResult> {
+  const { median, range } = await medianRun(runs, run, (r) => r.peakTxPerSec)
+  return runs > 1 ? { ...median, peakRange: range } : median
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -199,9 +208,11 @@ export function printLiveTable(
     '| setup | n | peak sealed tx/s | tx per block | vs in-process n=4 | p50 ms @ half peak | p99 ms @ half peak |',
   )
   print('| --- | --- | --- | --- | --- | --- | --- |')
+  const range = (r: LiveResult) =>
+    r.peakRange ? ` (${fmt(r.peakRange[0])} to ${fmt(r.peakRange[1])} over runs)` : ''
   for (const r of results)
     print(
-      `| ${r.label} | ${r.validators} | ${fmt(r.peakTxPerSec)} | ${r.txPerBlock === undefined ? 'n/a' : fmt(r.txPerBlock)} | ${inProcessN4 ? `${((r.peakTxPerSec / inProcessN4) * 100).toFixed(0)}%` : 'n/a'} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
+      `| ${r.label} | ${r.validators} | ${fmt(r.peakTxPerSec)}${range(r)} | ${r.txPerBlock === undefined ? 'n/a' : fmt(r.txPerBlock)} | ${inProcessN4 ? `${((r.peakTxPerSec / inProcessN4) * 100).toFixed(0)}%` : 'n/a'} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
     )
   const headless = results.find((r) => r.label.startsWith('relay + 4 headless'))
   if (headless && inProcessN4)
