@@ -8,9 +8,10 @@
 
 import { runAndPrintAppBench, runAndPrintLiveAppBench } from './app'
 import { runInChromium } from './chromium'
-import { printConsensusTable, QUICK_CONFIGS, runConsensusBench } from './consensus'
+import { printConsensusTable } from './consensus'
 import type { FeedBenchResult } from './feed-bench'
-import { medianOfRuns, printLiveTable, runLiveHeadlessBench, runLiveTabsBench } from './live'
+import { runIsolated } from './isolated'
+import { printLiveTable, runLiveTabsBench } from './live'
 import { relayToTab, relayToValidator, tabCatchUp, tabToTab } from './network'
 import { runNodeFeedBench } from './node'
 import { runReplicationBench } from './replication'
@@ -66,12 +67,12 @@ async function main(): Promise<void> {
       console.log(`| ${label} | ${fmt(n)} | ${fmt(rate)} | ${fmt(raw)} | ${pct(rate / raw)} | ${verdict} |`)
     }
   }
-  const consensus = await runConsensusBench(quick ? QUICK_CONFIGS : undefined)
+  // Each in a fresh process: not on the heap the suites above left (bench/isolated.ts).
+  const consensus = await runIsolated('consensus', quick)
   printConsensusTable(consensus, console.log)
   const live = quick ? { peakSeconds: 3, halfSeconds: 2 } : {}
-  // Headless: the median of three runs in a full run (its peak moves by a fifth between runs).
   printLiveTable(
-    [await medianOfRuns(quick ? 1 : 3, () => runLiveHeadlessBench(live)), await runLiveTabsBench(live)],
+    [await runIsolated('live-headless', quick), await runLiveTabsBench(live)],
     consensus.results.find((r) => r.validators === 4 && r.messagenodes === 1)?.peakTxPerSec,
     console.log,
   )
