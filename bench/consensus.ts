@@ -262,7 +262,7 @@ async function runConfig(
 
   // Peak: keep `window` transfers in flight (topped up as they seal); count what seals in a
   // window after a warm-up, timed by the clock (a saturated event loop delays timers).
-  const peakPool = await makeTransfers(config.window + Math.ceil(2500 * config.peakSeconds))
+  const peakPool = await makeTransfers(config.window + Math.ceil(4000 * config.peakSeconds))
   let cursor = 0
   const inFlight = () => tracker.submittedAt.size - tracker.sealedAt.size
   let topUpQueued = false
