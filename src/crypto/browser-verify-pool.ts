@@ -8,7 +8,7 @@
  */
 import createDebug from 'debug'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
-import { createVerifyBatcher } from './verify-batcher'
+import { createTaskDispatcher, createVerifyBatcher } from './verify-batcher'
 import { packRequests } from './verify-packing'
 
 const log = createDebug('blockfin:verify-pool')
@@ -78,37 +78,27 @@ export async function createBrowserVerifyPool(
   if (workers.length === 0) return undefined
   log('%d verify workers', workers.length)
 
-  const queue: Task[] = []
-  const busy = new Map<Worker, Task>()
   let nextTask = 0
-  const dispatch = () => {
-    for (const w of workers) {
-      if (busy.has(w)) continue
-      const task = queue.shift()
-      if (!task) return
-      busy.set(w, task)
-      const buf = packRequests(task.requests)
-      w.postMessage({ task: task.id, buf }, [buf])
-    }
-  }
+  const tasks = createTaskDispatcher<Worker, Task>(workers, (w, task) => {
+    const buf = packRequests(task.requests)
+    w.postMessage({ task: task.id, buf }, [buf])
+  })
   // What a failed worker held, or everything once none is left, is checked on the main thread.
   const verifyHere = (task: Task) => void deps.backend.verifyBatch(task.requests).then(task.resolve)
   for (const w of workers) {
     w.onmessage = ({ data }: MessageEvent<{ task: number; result: Uint8Array }>) => {
-      const task = busy.get(w)
-      busy.delete(w)
+      const task = tasks.release(w)
       if (task && task.id === data.task) task.resolve(data.result)
-      dispatch()
+      tasks.dispatch()
     }
     w.onerror = (e) => {
       log('verify worker failed: %s', e.message)
-      const task = busy.get(w)
-      busy.delete(w)
+      const task = tasks.release(w)
       workers.splice(workers.indexOf(w), 1)
       w.terminate()
       if (task) verifyHere(task)
-      if (workers.length === 0) for (const t of queue.splice(0)) verifyHere(t)
-      dispatch()
+      if (workers.length === 0) for (const t of tasks.takeQueued()) verifyHere(t)
+      tasks.dispatch()
     }
   }
   const batched = createVerifyBatcher(
@@ -117,8 +107,7 @@ export async function createBrowserVerifyPool(
       new Promise((resolve) => {
         const task = { id: nextTask++, requests, resolve }
         if (workers.length === 0) return verifyHere(task)
-        queue.push(task)
-        dispatch()
+        tasks.submit(task)
       }),
   )
 

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
 import { createSodiumBackend, sodiumPath } from './node'
-import { createVerifyBatcher } from './verify-batcher'
+import { createTaskDispatcher, createVerifyBatcher } from './verify-batcher'
 import { packRequests } from './verify-packing'
 
 // libsodium when the addon loads (the pinned rule's own verifier, twice OpenSSL's speed here),
@@ -69,38 +69,24 @@ export function createVerifyPool(threads = availableParallelism()): PoolBackend 
     { length: threads },
     () => new Worker(WORKER, { eval: true, workerData: { sodiumPath: sodiumPath() } }),
   )
-  const queue: Task[] = []
-  const busy = new Map<Worker, Task>()
   // One FIFO queue. A priority lane for feed messages over transfer signatures was tried twice:
   // it starved transfers once, and with requests coalesced it made blocks smaller (votes ran
   // ahead of the items), lowering the peak more than it lowered latency.
-  const dispatch = () => {
-    for (const w of workers) {
-      if (busy.has(w)) continue
-      const task = queue.shift()
-      if (!task) return
-      busy.set(w, task)
-      w.postMessage({ buf: task.buf }, [task.buf])
-    }
-  }
+  const tasks = createTaskDispatcher<Worker, Task>(workers, (w, task) =>
+    w.postMessage({ buf: task.buf }, [task.buf]),
+  )
   for (const w of workers) {
     w.unref()
     w.on('message', ({ result }: { result: Uint8Array }) => {
-      const task = busy.get(w)
-      busy.delete(w)
-      task?.resolve(result)
-      dispatch()
+      tasks.release(w)?.resolve(result)
+      tasks.dispatch()
     })
   }
   // Requests of every caller in the same turn of the event loop travel together: many nodes each
   // checking one message would otherwise cost a postMessage (and a worker wake-up) per signature.
   const batched = createVerifyBatcher(
     { chunk: CHUNK, schedule: (flush) => setImmediate(flush) },
-    (part) =>
-      new Promise<Uint8Array>((resolve) => {
-        queue.push({ buf: packRequests(part), resolve })
-        dispatch()
-      }),
+    (part) => new Promise<Uint8Array>((resolve) => tasks.submit({ buf: packRequests(part), resolve })),
   )
   const pool: PoolBackend = {
     name: `${local.name} x${threads} workers`,
