@@ -10,7 +10,10 @@ import { type Digest, digestOfText } from '../merkle'
 export interface ConsensusParams {
   /** A block is ready as soon as this many items are pending (and never holds more). */
   readonly maxBlockTxs: number
-  /** Or, with at least one item pending, this long after the assembler could start the block. */
+  /**
+   * Or, with at least one item pending, once the oldest pending transaction message or the height
+   * has waited this long (docs/protocol.md section 8).
+   */
   readonly assemblyDelayMs: number
   /** Round timeouts: base × 2^min(round, maxTimeoutExponent). */
   readonly timeoutProposeMs: number
@@ -29,7 +32,7 @@ export interface ConsensusParams {
 
 export const DEFAULT_PARAMS: ConsensusParams = {
   maxBlockTxs: 500,
-  assemblyDelayMs: 50,
+  assemblyDelayMs: 20,
   timeoutProposeMs: 1000,
   timeoutPrecommitMs: 500,
   timeoutCommitMs: 500,
