@@ -233,6 +233,19 @@ test.describe('wallet and joining by link, through the UI', () => {
       'data-balance',
       String(balancesBefore[recipient]),
     )
+    // A long history shows one page at a time, newest first.
+    const more = await page.evaluate(
+      (to) => window.blockfin!.submitTransfers(Array.from({ length: 24 }, () => ({ to, amount: 1 }))),
+      recipient,
+    )
+    expect(more.ok).toBe(true)
+    await expect(row).toHaveCount(20)
+    await expect(page.getByTestId('transfer-page')).toHaveText('1–20 of 25')
+    await expect(row.first()).toHaveAttribute('data-amount', '1')
+    await page.getByTestId('transfer-pager').getByRole('button', { name: 'Older' }).click()
+    await expect(page.getByTestId('transfer-page')).toHaveText('21–25 of 25')
+    await expect(row).toHaveCount(5)
+    await expect(row.last()).toHaveAttribute('data-amount', '25')
     await page.getByTestId('nav-dashboard').click()
     await expect(page.getByTestId('join-panel')).toHaveAttribute('data-state', 'active', { timeout: 30_000 })
   })
