@@ -76,6 +76,13 @@ export interface ConsensusRuntimeOptions {
 /** Default pacing of transaction messages: adds at most this much to a transfer's latency. */
 export const DEFAULT_TX_INTERVAL_MS = 100
 
+interface InboxEntry {
+  readonly message: VerifiedMessage
+  /** 'checking' while a transaction message's item signatures are being checked. */
+  state: 'checking' | 'checked' | 'failed'
+  validity?: boolean[] | undefined
+}
+
 /** A `publish` output of the core: what to sign, and as which role. */
 export type RuntimePublish = Extract<ConsensusOutput, { kind: 'publish' }>
 
@@ -121,6 +128,10 @@ type Core = ValidatorNode | MessagenodeNode
 export class ConsensusRuntime {
   private readonly core: Core
   private queue: Promise<void> = Promise.resolve()
+  /** Followed messages not yet handed to the core (see `follow`), and their item checks under way. */
+  private readonly inbox: InboxEntry[] = []
+  private readonly checks = new Set<Promise<void>>()
+  private inboxQueued = false
   private stopped = false
   private readonly listeners = new Set<RuntimeListener>()
   private readonly messageListeners = new Set<MessageListener>()
@@ -323,9 +334,10 @@ export class ConsensusRuntime {
   async idle(): Promise<void> {
     for (;;) {
       const q = this.queue
+      await Promise.all([...this.checks])
       await q
       await Promise.all([...this.publishes])
-      if (q === this.queue && this.publishes.size === 0) return
+      if (q === this.queue && this.publishes.size === 0 && this.checks.size === 0) return
     }
   }
 
@@ -406,27 +418,70 @@ export class ConsensusRuntime {
   }
 
   /**
-   * Messages the store accepted, in store order. Their item signatures are checked at once, in
-   * parallel with whatever the queue is doing; the core takes them in order once checked.
+   * Messages the store accepted, in store order. A transaction message's item signatures are
+   * checked at once, in parallel with whatever the queue is doing; until its check is back, that
+   * message and later ones of its feed wait in the inbox, while messages of other feeds (votes,
+   * assembled blocks, QCs) go to the core without queueing behind it. Per-feed order is all the
+   * core needs (a replay hands it feeds one after the other); under load a vote no longer waits
+   * for the signature checks of every transfer that arrived before it.
    */
   private follow(messages: readonly VerifiedMessage[]): void {
-    const validity = messages.map((m) => this.txValidity(m))
-    // A rejected check surfaces in the queued task; never as an unhandled rejection here.
-    for (const v of validity) v.catch(() => undefined)
-    void this.enqueue(() => this.ingest(messages, validity))
+    for (const message of messages) {
+      const entry: InboxEntry = { message, state: 'checked' }
+      this.inbox.push(entry)
+      if (txItemsOf(message.value.content) === undefined) continue
+      entry.state = 'checking'
+      const check = this.txValidity(message).then(
+        (validity) => {
+          entry.validity = validity
+          entry.state = 'checked'
+        },
+        (e: unknown) => {
+          // The checking backend failed (not the items): the message cannot be judged, and the
+          // store holds it durably, so a restart's replay hands it to the core again.
+          log('item check of %s %d failed: %O', message.value.author, message.value.sequence, e)
+          entry.state = 'failed'
+        },
+      )
+      this.checks.add(check)
+      void check.then(() => {
+        this.checks.delete(check)
+        this.queueInbox()
+      })
+    }
+    this.queueInbox()
   }
 
-  private async ingest(
-    messages: readonly VerifiedMessage[],
-    validity: readonly Promise<boolean[] | undefined>[],
-  ): Promise<void> {
-    for (const [i, message] of messages.entries()) {
-      if (this.stopped) return
-      const txValidity = await validity[i]!
-      const outputs = this.core.handle({ kind: 'message', message, txValidity })
-      this.notifyMessage(message)
+  private queueInbox(): void {
+    if (this.inboxQueued) return
+    this.inboxQueued = true
+    void this.enqueue(async () => {
+      this.inboxQueued = false
+      this.drainInbox()
+    })
+  }
+
+  /** Hands the core every inbox message that is checked and not behind an unchecked one of its feed. */
+  private drainInbox(): void {
+    const blocked = new Set<FeedId>()
+    let kept = 0
+    for (const entry of this.inbox) {
+      const author = entry.message.value.author
+      if (this.stopped || entry.state === 'checking' || blocked.has(author)) {
+        blocked.add(author)
+        this.inbox[kept++] = entry
+        continue
+      }
+      if (entry.state === 'failed') continue
+      const outputs = this.core.handle({
+        kind: 'message',
+        message: entry.message,
+        txValidity: entry.validity,
+      })
+      this.notifyMessage(entry.message)
       void this.carryOut(outputs, false)
     }
+    this.inbox.length = kept
     const evidence = this.deps.store.evidence()
     if (evidence.length > this.seenEvidence) {
       const fresh: ForkEvidence[] = evidence.slice(this.seenEvidence)
