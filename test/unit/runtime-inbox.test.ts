@@ -97,7 +97,7 @@ describe('runtime inbox', () => {
     gate.close()
     // A transaction message (its item check is held), then a later message of the same feed, then
     // a vote-feed message that arrived after both.
-    expect((await store.publish(txKeys, { type: CONTENT.tx, txs: [transfer] }, 1)).ok).toBe(true)
+    expect((await store.publish(txKeys, { type: CONTENT.tx, txs: [transfer] as never }, 1)).ok).toBe(true)
     expect((await store.publish(txKeys, { type: 'post', text: 'after the transfer' }, 2)).ok).toBe(true)
     expect(
       (await store.publish(voteKeys, { type: CONTENT.precommit, height: 1, round: 0, block: null }, 3)).ok,
