@@ -85,23 +85,29 @@ export async function openLevelAdapter(options: { path: string }): Promise<FeedS
       return out
     },
     async commit(batch: CommitBatch) {
-      const ops: { type: 'put'; key: string; value: string }[] = []
-      for (const m of batch.messages)
-        ops.push({
-          type: 'put',
-          key: messageKey(m.author, m.sequence),
-          value: JSON.stringify({ id: m.id, text: m.text } satisfies StoredMessage),
-        })
-      for (const h of batch.heads)
-        ops.push({
-          type: 'put',
-          key: headKey(h.author),
-          value: JSON.stringify({ sequence: h.sequence, id: h.id } satisfies StoredHead),
-        })
-      for (const e of batch.evidence)
-        ops.push({ type: 'put', key: evidenceKey(nextEvidence++), value: JSON.stringify(e) })
-      if (ops.length === 0) return
-      await db.batch(ops, { sync: true })
+      if (batch.messages.length === 0 && batch.heads.length === 0 && batch.evidence.length === 0) return
+      // A chained batch: abstract-level's array form copies and checks every operation object,
+      // about three times the cost per put (5 against 13 to 17 µs here), and the validator's
+      // store writes one put per replicated message.
+      const chained = db.batch()
+      try {
+        for (const m of batch.messages)
+          chained.put(
+            messageKey(m.author, m.sequence),
+            JSON.stringify({ id: m.id, text: m.text } satisfies StoredMessage),
+          )
+        for (const h of batch.heads)
+          chained.put(
+            headKey(h.author),
+            JSON.stringify({ sequence: h.sequence, id: h.id } satisfies StoredHead),
+          )
+        for (const e of batch.evidence) chained.put(evidenceKey(nextEvidence++), JSON.stringify(e))
+      } catch (e) {
+        // A bad key (a bug) must not leave the batch open or write half of it.
+        await chained.close()
+        throw e
+      }
+      await chained.write({ sync: true })
     },
     async close() {
       await db.close()
