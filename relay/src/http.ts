@@ -27,6 +27,8 @@ export interface HttpDeps {
   readonly startedAt: Date
   /** Owner and role of each feed (GET /api/feeds); without it every feed is its own owner. */
   readonly directory?: { list(): FeedDescription[] }
+  /** Uniform in [0, 1): samples GET /api/peers (the relay passes one built on crypto randomness). */
+  readonly random?: () => number
   /** The relay's libp2p side: GET /api/status's p2p part and GET /api/peers. */
   readonly p2p?: {
     status(): Promise<P2pStatus>
@@ -101,6 +103,28 @@ export interface StatusResponse {
 /** GET /api/peers: peers holding a circuit reservation here, with their WebRTC addresses. */
 export interface PeersResponse {
   peers: { peerId: string; addrs: string[] }[]
+  /** How many peers hold a reservation; `peers` is a random sample of at most `limit` of them. */
+  total?: number
+}
+
+/** GET /api/peers answers at most this many peers unless `limit` asks for fewer (or up to MAX_PEERS_PAGE). */
+export const DEFAULT_PEERS_PAGE = 64
+export const MAX_PEERS_PAGE = 256
+
+/**
+ * A uniform random sample of `limit` entries (partial Fisher-Yates), so a thousand tabs asking for
+ * peers to dial each get a different few dozen instead of everyone's list every time.
+ */
+export function samplePeers<T>(all: readonly T[], limit: number, random: () => number): T[] {
+  const pool = [...all]
+  const n = Math.min(limit, pool.length)
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (pool.length - i))
+    const t = pool[i]!
+    pool[i] = pool[j]!
+    pool[j] = t
+  }
+  return pool.slice(0, n)
 }
 
 /** GET /api/feeds. */
@@ -197,7 +221,13 @@ export function createRequestHandler(options: HttpOptions, deps: HttpDeps): Hand
         throw new ApiError(404, 'NOT_FOUND', 'this relay runs no validator: no ledger to show')
       return deps.accounts()
     },
-    '/api/peers': async (): Promise<PeersResponse> => (deps.p2p ? deps.p2p.peers() : { peers: [] }),
+    '/api/peers': async (req): Promise<PeersResponse> => {
+      const params = new URL(req.url ?? '/', 'http://relay').searchParams
+      const limit = integerParam(params, 'limit', 'BAD_LIMIT', MAX_PEERS_PAGE) ?? DEFAULT_PEERS_PAGE
+      if (limit === 0) throw new ApiError(400, 'BAD_LIMIT', `limit must be from 1 to ${MAX_PEERS_PAGE}`)
+      const { peers } = deps.p2p ? await deps.p2p.peers() : { peers: [] }
+      return { peers: samplePeers(peers, limit, deps.random ?? Math.random), total: peers.length }
+    },
     '/api/feeds': (): FeedsResponse => ({
       feeds: deps.directory
         ? deps.directory.list()

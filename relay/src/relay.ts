@@ -283,6 +283,10 @@ export async function startRelay(
         startedAt: deps.now(),
         directory,
         metrics,
+        random: () => {
+          const b = deps.randomBytes(4)
+          return (b[0]! * 2 ** 24 + b[1]! * 2 ** 16 + b[2]! * 2 ** 8 + b[3]!) / 2 ** 32
+        },
         ...(joinApi ? { join: joinApi } : {}),
         ...(blocksApi ? { blocks: blocksApi } : {}),
         consensus: consensusStatus,

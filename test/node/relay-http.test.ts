@@ -137,6 +137,54 @@ describe('relay HTTP and start-up', () => {
     }
   })
 
+  it('answers GET /api/peers with a random sample of the reserved peers, bounded by limit', async () => {
+    const dir = await openDataDir({ path: join(base, 'data') }, deps)
+    if (!dir.ok) throw new Error(dir.error.code)
+    const reserved = Array.from({ length: 100 }, (_, i) => ({ peerId: `peer-${i}`, addrs: [] }))
+    const http = await startHttpServer(
+      { distDir, host: '127.0.0.1', port: 0 },
+      {
+        network: dir.value.network,
+        relay: { id: dir.value.relayKeys.id, roles: [] },
+        feeds: { vectorClock: () => new Map() },
+        startedAt: new Date(),
+        p2p: {
+          status: async () => {
+            throw new Error('not needed here')
+          },
+          peers: async () => ({ peers: reserved }),
+        },
+      },
+    )
+    try {
+      const url = `http://127.0.0.1:${http.port}`
+      const ids = async (query: string) => {
+        const body = (await (await fetch(`${url}/api/peers${query}`)).json()) as {
+          peers: { peerId: string }[]
+          total: number
+        }
+        expect(body.total).toBe(100)
+        return body.peers.map((p) => p.peerId)
+      }
+      const first = await ids('')
+      expect(first).toHaveLength(64) // the default page
+      expect(new Set(first).size).toBe(64)
+      for (const id of first) expect(id).toMatch(/^peer-\d+$/)
+      // Another request, another sample: tabs asking at once spread over everyone.
+      const samples = [first, ...(await Promise.all([1, 2, 3].map(() => ids(''))))]
+      expect(new Set(samples.map((x) => x.join())).size).toBeGreaterThan(1)
+      expect(await ids('?limit=5')).toHaveLength(5)
+      expect(await ids('?limit=256')).toHaveLength(100)
+      for (const bad of ['0', '257', '-1', 'x']) {
+        const response = await fetch(`${url}/api/peers?limit=${bad}`)
+        expect(response.status).toBe(400)
+        expect((await response.json()).error.code).toBe('BAD_LIMIT')
+      }
+    } finally {
+      await http.close()
+    }
+  })
+
   it('reports a second relay on the same data directory as a typed error', async () => {
     await start()
     const second = await startRelay(
