@@ -99,49 +99,6 @@ describe('pipelining', () => {
       reason: 'PARENT_NOT_COMMITTED',
     })
   })
-
-  it('assembles a batch whose oldest item has waited the delay as soon as its height can start', async () => {
-    const net = new MiniNet(genesisOf(validators, mns), validators, mns)
-    await net.start()
-    const held: [VerifiedMessage, NetNode][] = []
-    const isPrecommit1 = (m: VerifiedMessage) =>
-      m.value.content.type === CONTENT.precommit && m.value.content.height === 1
-    net.hold = (m, to) => {
-      if (!isPrecommit1(m)) return false
-      held.push([m, to])
-      return true
-    }
-    const assembledAt = (height: number) =>
-      net.log.find((m) => m.value.content.type === CONTENT.assembled && m.value.content.height === height)
-    await net.submit(0, [await transfer(1)])
-    await net.fire((x) => x.key.startsWith('assemble:1/'))
-    expect(assembledAt(1)).toBeDefined()
-    // Block 1 is in its precommit stage (votes held) when the next transfer arrives and waits the delay.
-    await net.submit(1, [await transfer(2)])
-    expect(await net.fire((x) => x.key.startsWith('batch:'))).toBeGreaterThan(0)
-    expect(assembledAt(2)).toBeUndefined() // height 2 cannot start before block 1 holds a quorum
-    net.hold = () => false
-    for (const [m, to] of held) await net.deliver(m, [to])
-    // No assembly timer of height 2 fired: the batch was due, so it went the moment the height opened.
-    const assembled2 = assembledAt(2)
-    expect(assembled2).toBeDefined()
-    expect((assembled2!.value.content.header as { txCount: number }).txCount).toBe(1)
-    expect(net.timers.some((t) => t.key.startsWith('assemble:2/'))).toBe(false)
-  })
-
-  it('holds a batch that has not waited the delay until its height has', async () => {
-    const net = new MiniNet(genesisOf(validators, mns), validators, mns)
-    await net.start()
-    await net.submit(0, [await transfer(1)])
-    await net.fire((x) => x.key.startsWith('assemble:1/'))
-    await net.submit(1, [await transfer(2)])
-    // Height 2 opened (block 1 precommitted) but neither its timer nor the batch timer fired.
-    const assembled = () =>
-      net.log.filter((m) => m.value.content.type === CONTENT.assembled && m.value.content.height === 2)
-    expect(assembled()).toHaveLength(0)
-    await net.fire((x) => x.key.startsWith('batch:'))
-    expect(assembled()).toHaveLength(1)
-  })
 })
 
 describe('replay after a crash', () => {

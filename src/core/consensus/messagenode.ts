@@ -140,14 +140,6 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
   private emptyHeight = 0
   private readonly timers = new Set<string>()
   private readonly assemblyDue = new Set<string>()
-  /**
-   * Age of the oldest transaction message not yet in a block this node proposed: 'waiting' once
-   * one arrives (a `batch:<n>` timer of assemblyDelayMs runs), 'due' when that timer fired. A due
-   * batch is assembled as soon as its height can start, so under load the delay overlaps the
-   * previous block's precommit stage instead of adding to every block.
-   */
-  private batch: 'idle' | 'waiting' | 'due' = 'idle'
-  private batchTimer = 0
 
   constructor(options: MessagenodeOptions<S, T>, _deps: Record<string, never> = {}) {
     const problem = checkGenesis(options.genesis)
@@ -163,7 +155,6 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
         break
       case 'timeout':
         if (input.key.startsWith('assemble:')) this.assemblyDue.add(input.key.slice('assemble:'.length))
-        else if (input.key === `batch:${this.batchTimer}` && this.batch === 'waiting') this.batch = 'due'
         break
       case 'fork':
         this.view.ingestFork(input.evidence)
@@ -205,12 +196,8 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
 
   private onMessage(message: VerifiedMessage, txValidity?: readonly boolean[]): void {
     this.view.ingest(message, txValidity)
-    const content = message.value.content
-    if (content.type === CONTENT.tx && this.batch === 'idle' && !this.replaying) {
-      this.batch = 'waiting'
-      this.view.setTimer(`batch:${++this.batchTimer}`, this.view.params.assemblyDelayMs)
-    }
     if (!this.ownRoleKeys.has(message.value.author)) return
+    const content = message.value.content
     if (content.type === CONTENT.assembled) {
       const a = parseAssembled(content)
       if (a) this.proposed.set(`${a.height}/${a.round}`, a.block)
@@ -337,9 +324,8 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
 
     const header = buildHeader(view as ConsensusView<unknown, unknown>, height, parent, frontier, set)
     if (!header) return
-    if (header.txCount < view.params.maxBlockTxs && !this.assemblyDue.has(key) && this.batch !== 'due') {
-      // Not full yet: wait until the oldest pending item or this height has waited the assembly
-      // delay, then go with what there is.
+    if (header.txCount < view.params.maxBlockTxs && !this.assemblyDue.has(key)) {
+      // Not full yet: wait for the assembly delay, then go with what there is.
       if (!this.timers.has(key)) {
         this.timers.add(key)
         view.setTimer(`assemble:${key}`, view.params.assemblyDelayMs)
@@ -347,8 +333,6 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
       return
     }
     this.propose(height, round, -1, header)
-    // Everything pending went into the block unless it was full: the next batch starts afresh.
-    if (header.txCount < view.params.maxBlockTxs) this.batch = 'idle'
   }
 
   private propose(height: number, round: number, validRound: number, header: BlockHeader): void {

@@ -10,10 +10,7 @@ import { type Digest, digestOfText } from '../merkle'
 export interface ConsensusParams {
   /** A block is ready as soon as this many items are pending (and never holds more). */
   readonly maxBlockTxs: number
-  /**
-   * Or, with at least one item pending, once the oldest pending transaction message or the height
-   * has waited this long (docs/protocol.md section 8).
-   */
+  /** Or, with at least one item pending, this long after the assembler could start the block. */
   readonly assemblyDelayMs: number
   /** Round timeouts: base × 2^min(round, maxTimeoutExponent). */
   readonly timeoutProposeMs: number
