@@ -44,23 +44,15 @@ export async function medianOfRuns(
   run: () => Promise<LiveResult>,
   by: 'peak' | 'p50' = 'peak',
 ): Promise<LiveResult> {
-  if (by === 'peak') {
-    const { median, range } = await medianRun(runs, run, (r) => r.peakTxPerSec)
-    return runs > 1 ? { ...median, peakRange: range } : median
+  const peakOf = (r: LiveResult) => r.peakTxPerSec
+  const p50Of = (r: LiveResult) => r.p50Ms
+  const { median, results } = await medianRun(runs, run, by === 'peak' ? peakOf : p50Of)
+  if (results.length <= 1) return median
+  const span = (f: (r: LiveResult) => number): [number, number] => {
+    const values = results.map(f)
+    return [Math.min(...values), Math.max(...values)]
   }
-  const all: LiveResult[] = []
-  const { median, range } = await medianRun(
-    runs,
-    async () => {
-      const r = await run()
-      all.push(r)
-      return r
-    },
-    (r) => r.p50Ms,
-  )
-  if (runs <= 1) return median
-  const peaks = all.map((r) => r.peakTxPerSec)
-  return { ...median, p50Range: range, peakRange: [Math.min(...peaks), Math.max(...peaks)] }
+  return { ...median, peakRange: span(peakOf), ...(by === 'p50' ? { p50Range: span(p50Of) } : {}) }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -7,12 +7,17 @@ export async function medianRun<T>(
   runs: number,
   run: () => Promise<T>,
   figureOf: (result: T) => number,
-): Promise<{ readonly median: T; readonly range: readonly [number, number] }> {
+): Promise<{
+  readonly median: T
+  readonly range: readonly [number, number]
+  readonly results: readonly T[]
+}> {
   const results: T[] = []
   for (let i = 0; i < Math.max(1, runs); i++) results.push(await run())
   results.sort((a, b) => figureOf(a) - figureOf(b))
   return {
     median: results[Math.floor((results.length - 1) / 2)]!,
     range: [figureOf(results[0]!), figureOf(results.at(-1)!)],
+    results,
   }
 }

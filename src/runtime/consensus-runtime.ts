@@ -429,9 +429,10 @@ export class ConsensusRuntime {
     for (const message of messages) {
       const entry: InboxEntry = { message, state: 'checked' }
       this.inbox.push(entry)
-      if (txItemsOf(message.value.content) === undefined) continue
+      const items = txItemsOf(message.value.content)
+      if (!items) continue
       entry.state = 'checking'
-      const check = this.txValidity(message).then(
+      const check = this.checkItems(items).then(
         (validity) => {
           entry.validity = validity
           entry.state = 'checked'
@@ -467,7 +468,7 @@ export class ConsensusRuntime {
     let kept = 0
     for (const entry of this.inbox) {
       const author = entry.message.value.author
-      if (this.stopped || entry.state === 'checking' || blocked.has(author)) {
+      if (entry.state === 'checking' || blocked.has(author)) {
         blocked.add(author)
         this.inbox[kept++] = entry
         continue
@@ -503,7 +504,11 @@ export class ConsensusRuntime {
 
   private async txValidity(message: VerifiedMessage): Promise<boolean[] | undefined> {
     const items = txItemsOf(message.value.content)
-    if (!items) return undefined
+    return items && this.checkItems(items)
+  }
+
+  /** The item checks of a transaction message (one batch). */
+  private async checkItems(items: readonly unknown[]): Promise<boolean[]> {
     // Own transactions were checked when submitted: no second signature check for them.
     if (
       items.every(

@@ -38,6 +38,7 @@ import type { AppModule } from '../../src/core/ledger/module'
 import { createPaymentsLedger, type PaymentsState, type Transfer } from '../../src/core/ledger/payments'
 import { type Digest, merkleRootOfTexts } from '../../src/core/merkle'
 import { createNodeBackend } from '../../src/crypto/node'
+import { type ConsensusRuntimeOptions, roleKeysOf } from '../../src/runtime/consensus-runtime'
 
 export const ed25519 = createNodeBackend()
 export const NETWORK_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 7)
@@ -388,4 +389,14 @@ export class Lab {
       txRoot: merkleRootOfTexts(ids),
     }
   }
+}
+
+/** Options of a live runtime (ConsensusRuntime.start) for `owner` with every role key of its kind. */
+export function runtimeOptions(
+  kind: 'validator' | 'messagenode',
+  owner: KeyPair,
+  genesis: ConsensusGenesis,
+): ConsensusRuntimeOptions {
+  const roles = roleKeysOf(owner, kind === 'validator' ? VALIDATOR_ROLES : MESSAGENODE_ROLES)
+  return { kind, genesis, networkKey: NETWORK_KEY, keys: { owner, roles } }
 }

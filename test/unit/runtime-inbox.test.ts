@@ -7,13 +7,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CONTENT, type ConsensusGenesis } from '../../src/core/consensus'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
-import { deriveRoleKeys, VALIDATOR_ROLES } from '../../src/core/identity/roles'
+import { deriveRoleKeys } from '../../src/core/identity/roles'
 import { createPaymentsLedger, createTransfer } from '../../src/core/ledger/payments'
-import { ConsensusRuntime, roleKeysOf } from '../../src/runtime/consensus-runtime'
+import { ConsensusRuntime } from '../../src/runtime/consensus-runtime'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter } from '../../src/store/memory-adapter'
 import { FakeClock } from '../net/fake-clock'
-import { ed25519, keys, NETWORK_ID, NETWORK_KEY, TEST_PARAMS } from './consensus-harness'
+import { ed25519, keys, NETWORK_ID, NETWORK_KEY, runtimeOptions, TEST_PARAMS } from './consensus-harness'
 
 const owner = keys(41)
 const other = keys(42)
@@ -66,20 +66,12 @@ describe('runtime inbox', () => {
       { networkKey: NETWORK_KEY },
       { adapter: createMemoryAdapter(), ed25519 },
     )
-    const runtime = await ConsensusRuntime.start(
-      {
-        kind: 'validator',
-        genesis,
-        networkKey: NETWORK_KEY,
-        keys: { owner, roles: roleKeysOf(owner, VALIDATOR_ROLES) },
-      },
-      {
-        store,
-        ed25519: gate.backend,
-        app: createPaymentsLedger({ allocations: { [sender.id]: 1000 } }),
-        clock: new FakeClock(),
-      },
-    )
+    const runtime = await ConsensusRuntime.start(runtimeOptions('validator', owner, genesis), {
+      store,
+      ed25519: gate.backend,
+      app: createPaymentsLedger({ allocations: { [sender.id]: 1000 } }),
+      clock: new FakeClock(),
+    })
     running.push(runtime)
     const handed: string[] = []
     const txKeys = deriveRoleKeys(other, 'transaction-validator')

@@ -7,18 +7,17 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { CONTENT, type ConsensusGenesis, txItemsOf } from '../../src/core/consensus'
 import { decodeMessage } from '../../src/core/feed/decode'
-import { deriveRoleKeys, VALIDATOR_ROLES } from '../../src/core/identity/roles'
+import { deriveRoleKeys } from '../../src/core/identity/roles'
 import { createPaymentsLedger, createTransfer, type Transfer } from '../../src/core/ledger/payments'
 import {
   ConsensusRuntime,
   DEFAULT_TX_INTERVAL_MS,
-  roleKeysOf,
   type SubmitOutcome,
 } from '../../src/runtime/consensus-runtime'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter } from '../../src/store/memory-adapter'
 import { FakeClock } from '../net/fake-clock'
-import { ed25519, keys, NETWORK_ID, NETWORK_KEY, TEST_PARAMS } from './consensus-harness'
+import { ed25519, keys, NETWORK_ID, NETWORK_KEY, runtimeOptions, TEST_PARAMS } from './consensus-harness'
 
 const owner = keys(31)
 const sender = keys(32)
@@ -45,10 +44,7 @@ async function setUp(txIntervalMs?: number) {
   const store = await FeedStore.open({ networkKey: NETWORK_KEY }, { adapter: createMemoryAdapter(), ed25519 })
   const runtime = await ConsensusRuntime.start(
     {
-      kind: 'validator',
-      genesis,
-      networkKey: NETWORK_KEY,
-      keys: { owner, roles: roleKeysOf(owner, VALIDATOR_ROLES) },
+      ...runtimeOptions('validator', owner, genesis),
       ...(txIntervalMs === undefined ? {} : { txIntervalMs }),
     },
     { store, ed25519, app: createPaymentsLedger({ allocations: { [sender.id]: 1000 } }), clock },

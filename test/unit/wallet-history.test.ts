@@ -7,14 +7,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { CONTENT, type ConsensusGenesis } from '../../src/core/consensus'
-import { MESSAGENODE_ROLES, VALIDATOR_ROLES } from '../../src/core/identity/roles'
 import { createPaymentsLedger } from '../../src/core/ledger/payments'
 import { systemClock } from '../../src/net/replication/rate-limit'
-import { ConsensusRuntime, roleKeysOf } from '../../src/runtime/consensus-runtime'
+import { ConsensusRuntime } from '../../src/runtime/consensus-runtime'
 import { createWallet, type Wallet } from '../../src/runtime/wallet'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter, MemoryDisk } from '../../src/store/memory-adapter'
-import { ed25519, keys, NETWORK_ID, NETWORK_KEY, TEST_PARAMS } from './consensus-harness'
+import { ed25519, keys, NETWORK_ID, NETWORK_KEY, runtimeOptions, TEST_PARAMS } from './consensus-harness'
 
 const owner = keys(1)
 const messagenode = keys(2)
@@ -53,28 +52,11 @@ async function start(disk: MemoryDisk): Promise<Node> {
     app: createPaymentsLedger({ allocations: { [owner.id]: 1000 } }),
     clock: systemClock,
   }
-  const mn = await ConsensusRuntime.start(
-    {
-      kind: 'messagenode',
-      genesis,
-      networkKey: NETWORK_KEY,
-      keys: { owner: messagenode, roles: roleKeysOf(messagenode, MESSAGENODE_ROLES) },
-    },
-    deps,
-  )
+  const mn = await ConsensusRuntime.start(runtimeOptions('messagenode', messagenode, genesis), deps)
   let wallet: Wallet | undefined
-  const validator = await ConsensusRuntime.start(
-    {
-      kind: 'validator',
-      genesis,
-      networkKey: NETWORK_KEY,
-      keys: { owner, roles: roleKeysOf(owner, VALIDATOR_ROLES) },
-    },
-    deps,
-    (rt) => {
-      wallet = createWallet({ keys: owner, networkKey: NETWORK_KEY }, { runtime: rt, ed25519, now: Date.now })
-    },
-  )
+  const validator = await ConsensusRuntime.start(runtimeOptions('validator', owner, genesis), deps, (rt) => {
+    wallet = createWallet({ keys: owner, networkKey: NETWORK_KEY }, { runtime: rt, ed25519, now: Date.now })
+  })
   const node: Node = {
     store,
     validator,
