@@ -27,7 +27,12 @@ import type { AppModule } from '../src/core/ledger/module'
 import { createPaymentsLedger, createTransfer, type Transfer } from '../src/core/ledger/payments'
 import { itemId, type SignedItem } from '../src/core/ledger/signed-item'
 import type { Digest } from '../src/core/merkle'
-import { createNodeHasher, createSodiumBackend, nativeSignedBytes } from '../src/crypto/node'
+import {
+  createNodeHasher,
+  createNodeSha256,
+  createSodiumBackend,
+  nativeSignedBytes,
+} from '../src/crypto/node'
 import { createVerifyPool, type PoolBackend } from '../src/crypto/node-verify-pool'
 import { type NodeHost, SimNode } from '../src/sim/node'
 import { medianRun } from './median'
@@ -157,8 +162,10 @@ async function runConfig(
 ): Promise<Omit<ConsensusBenchResult, 'peakRange'>> {
   const signer = createSodiumBackend()
   const accounts = Array.from({ length: ACCOUNTS }, (_, i) => keyOf(`account ${i}`))
+  const sha256 = createNodeSha256()
   const app = createPaymentsLedger({
     allocations: Object.fromEntries(accounts.map((a) => [a.id, 1_000_000])),
+    sha256,
   }) as AppModule<unknown, unknown>
   const vLabels = Array.from({ length: config.validators }, (_, i) => `validator ${i}`)
   const mLabels = Array.from({ length: config.messagenodes }, (_, i) => `messagenode ${i}`)
@@ -196,6 +203,7 @@ async function runConfig(
     send: (from, to, payload) => setImmediate(() => nodes[to]!.deliver(from, payload).catch(fail)),
     peers: (of) => nodes.filter((n) => n.index !== of).map((n) => n.index),
     signedBytesOf: nativeSignedBytes(NETWORK_KEY),
+    sha256,
     hasher: createNodeHasher(),
     diskDelayMs: 0,
     // Delivery is reliable and ordered here: anti-entropy only as a backstop.

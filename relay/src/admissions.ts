@@ -166,7 +166,7 @@ export function createAdmissions(options: AdmissionsOptions, deps: Omit<Admissio
         )
     }
     if (items.length === 0) return
-    inFlight = new Set(items.map(itemId))
+    inFlight = new Set(items.map((i) => itemId(i)))
     const outcome = await runtime.submit(items)
     for (const { waiting: w, item } of ours) {
       if (!outcome.accepted.includes(item)) {

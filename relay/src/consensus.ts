@@ -7,6 +7,7 @@
 import createDebug from 'debug'
 import type { ConsensusGenesis } from '../../src/core/consensus'
 import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
+import type { Sha256 } from '../../src/core/crypto/hash'
 import type { KeyPair } from '../../src/core/identity/keys'
 import { MESSAGENODE_ROLES, VALIDATOR_ROLES } from '../../src/core/identity/roles'
 import type { AppModule } from '../../src/core/ledger/module'
@@ -41,6 +42,7 @@ export interface RelayConsensusDeps {
   readonly app: AppModule<unknown, unknown>
   readonly clock: Clock
   readonly signedBytesOf?: SignedBytesOf
+  readonly sha256?: Sha256
 }
 
 export interface RelayConsensus {
@@ -62,6 +64,7 @@ export async function startRelayConsensus(
     app: deps.app,
     clock: deps.clock,
     ...(deps.signedBytesOf ? { signedBytesOf: deps.signedBytesOf } : {}),
+    ...(deps.sha256 ? { sha256: deps.sha256 } : {}),
   }
   const messagenode = genesis.messagenodes.includes(relayKeys.id)
     ? await ConsensusRuntime.start(

@@ -10,6 +10,7 @@ import {
 import { createRequire } from 'node:module'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
+import type { Sha256 } from '../core/crypto/hash'
 import type { MessageHasher } from '../core/feed/hasher'
 import type { SignedBytesOf } from '../core/ledger/signed-item'
 
@@ -152,6 +153,26 @@ export function createNodeHasher(): MessageHasher {
       return unsignedTexts.map(
         (t) => new Uint8Array(createHmac('sha512', networkKey).update(t, 'utf8').digest().subarray(0, 32)),
       )
+    },
+  }
+}
+
+/**
+ * The consensus core's sha256 through Node's crypto: three to four times noble's speed on the
+ * core's short inputs (item texts, Merkle nodes), and text goes in without a UTF-8 copy first.
+ */
+export function createNodeSha256(): Sha256 {
+  return {
+    name: 'node-crypto',
+    bytes(...parts) {
+      const h = createHash('sha256')
+      for (const p of parts) h.update(p)
+      return h.digest()
+    },
+    text(text, prefix) {
+      const h = createHash('sha256')
+      if (prefix) h.update(prefix)
+      return h.update(text, 'utf8').digest()
     },
   }
 }

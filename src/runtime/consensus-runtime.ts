@@ -26,6 +26,7 @@ import {
   verifyTransactions,
 } from '../core/consensus'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
+import type { Sha256 } from '../core/crypto/hash'
 import type { ForkEvidence } from '../core/feed/evidence'
 import type { VerifiedMessage } from '../core/feed/message'
 import type { FeedId } from '../core/identity/ids'
@@ -93,6 +94,8 @@ export interface ConsensusRuntimeDeps {
   readonly clock: Clock
   /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
   readonly signedBytesOf?: SignedBytesOf
+  /** A native sha256 for item ids and Merkle roots (the same bytes as the JavaScript default). */
+  readonly sha256?: Sha256
 }
 
 export type SubmitRejection =
@@ -164,8 +167,11 @@ export class ConsensusRuntime {
       identity: { owner: options.keys.owner.id, roleKeys },
       app: deps.app,
     }
+    const coreDeps = deps.sha256 ? { sha256: deps.sha256 } : {}
     this.core =
-      options.kind === 'validator' ? new ValidatorNode(coreOptions) : new MessagenodeNode(coreOptions)
+      options.kind === 'validator'
+        ? new ValidatorNode(coreOptions, coreDeps)
+        : new MessagenodeNode(coreOptions, coreDeps)
   }
 
   /**
@@ -248,7 +254,8 @@ export class ConsensusRuntime {
     if (this.stopped) return { accepted: [], rejected: [{ code: 'RUNTIME_STOPPED' }] }
     if (this.options.kind !== 'validator') return { accepted: [], rejected: [{ code: 'NOT_A_VALIDATOR' }] }
     const valid = await verifyTransactions(this.deps.app, items, this.txContext, this.itemBackend)
-    for (const [i, item] of items.entries()) if (valid[i]) this.prevalidated.add(itemId(item))
+    for (const [i, item] of items.entries())
+      if (valid[i]) this.prevalidated.add(itemId(item, this.deps.sha256))
     return new Promise<SubmitOutcome>((resolve) => {
       this.submissions.push({ items, valid, resolve })
       this.commitSubmissions()
@@ -306,7 +313,8 @@ export class ConsensusRuntime {
           outcomes[k]!.rejected.push({ code: 'TX_INVALID', index, reason: o.event.reason })
         }
       for (const [j, item] of items.entries())
-        if (valid[j] && !rejectedByCore.has(j)) outcomes[origin[j]![0]]!.accepted.push(itemId(item))
+        if (valid[j] && !rejectedByCore.has(j))
+          outcomes[origin[j]![0]]!.accepted.push(itemId(item, this.deps.sha256))
       durable = this.carryOut(outputs, false)
     })
       // Accepted means in the transaction feed, durably.
@@ -360,6 +368,7 @@ export class ConsensusRuntime {
       networkKey: this.options.networkKey,
       networkId: this.options.genesis.networkId,
       ...(this.deps.signedBytesOf ? { signedBytesOf: this.deps.signedBytesOf } : {}),
+      ...(this.deps.sha256 ? { sha256: this.deps.sha256 } : {}),
     }
   }
 
@@ -512,7 +521,10 @@ export class ConsensusRuntime {
     // Own transactions were checked when submitted: no second signature check for them.
     if (
       items.every(
-        (i) => typeof i === 'object' && i !== null && this.prevalidated.has(itemId(i as SignedItem)),
+        (i) =>
+          typeof i === 'object' &&
+          i !== null &&
+          this.prevalidated.has(itemId(i as SignedItem, this.deps.sha256)),
       )
     )
       return items.map(() => true)

@@ -4,6 +4,7 @@
  * on the registry, the parameters and the opening balances.
  */
 import { type ConsensusGenesis, type ConsensusParams, checkGenesis, DEFAULT_PARAMS } from '../core/consensus'
+import type { Sha256 } from '../core/crypto/hash'
 import { type FeedId, isFeedId } from '../core/identity/ids'
 import type { AppModule } from '../core/ledger/module'
 import { createPaymentsLedger } from '../core/ledger/payments'
@@ -52,15 +53,16 @@ export function consensusGenesisOf(
 /** The payments ledger with the genesis allocations (the network's first application module). */
 export function paymentsOf(
   genesis: Record<string, unknown>,
+  sha256?: Sha256,
 ): Result<AppModule<unknown, unknown>, GenesisError> {
   const allocations = genesis.allocations
   if (!isRecord(allocations)) return err({ code: 'GENESIS_INVALID', reason: 'allocations must be an object' })
   try {
     return ok(
-      createPaymentsLedger({ allocations: allocations as Record<string, number> }) as AppModule<
-        unknown,
-        unknown
-      >,
+      createPaymentsLedger({
+        allocations: allocations as Record<string, number>,
+        ...(sha256 ? { sha256 } : {}),
+      }) as AppModule<unknown, unknown>,
     )
   } catch (e) {
     return err({ code: 'GENESIS_INVALID', reason: (e as Error).message })

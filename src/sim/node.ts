@@ -17,6 +17,7 @@ import {
   verifyTransactions,
 } from '../core/consensus'
 import type { Ed25519Backend } from '../core/crypto/ed25519'
+import type { Sha256 } from '../core/crypto/hash'
 import { decodeMessage } from '../core/feed/decode'
 import type { ForkEvidence } from '../core/feed/evidence'
 import type { MessageHasher } from '../core/feed/hasher'
@@ -54,6 +55,8 @@ export interface NodeHost {
   readonly syncIntervalMs: number
   /** A native network HMAC for item signatures (the same bytes as the JavaScript default). */
   readonly signedBytesOf?: SignedBytesOf
+  /** A native sha256 for item ids and Merkle roots (the same bytes as the JavaScript default). */
+  readonly sha256?: Sha256
   /** False: do not keep each node's events (long benchmark runs). */
   readonly keepEvents?: boolean
   /** Message ids and signed bytes (a bench uses the native one, as the live Node runtime does). */
@@ -108,8 +111,8 @@ export class SimNode implements Endpoint {
   }
 
   private get txContext() {
-    const { networkKey, genesis, signedBytesOf } = this.host
-    return { networkKey, networkId: genesis.networkId, signedBytesOf }
+    const { networkKey, genesis, signedBytesOf, sha256 } = this.host
+    return { networkKey, networkId: genesis.networkId, signedBytesOf, sha256 }
   }
 
   get ed25519(): Ed25519Backend {
@@ -143,7 +146,9 @@ export class SimNode implements Endpoint {
     const roleKeys: Partial<Record<Role, FeedId>> = {}
     for (const [role, k] of Object.entries(this.keys.roles)) roleKeys[role as Role] = k.id
     const options = { genesis: host.genesis, identity: { owner: this.owner, roleKeys }, app: host.app }
-    const core = this.kind === 'validator' ? new ValidatorNode(options) : new MessagenodeNode(options)
+    const deps = host.sha256 ? { sha256: host.sha256 } : {}
+    const core =
+      this.kind === 'validator' ? new ValidatorNode(options, deps) : new MessagenodeNode(options, deps)
     this.core = core
     this.up = true
     const epoch = ++this.epoch
@@ -232,7 +237,10 @@ export class SimNode implements Endpoint {
     // Own transactions were checked when submitted: no second signature check for them.
     if (
       items.every(
-        (i) => typeof i === 'object' && i !== null && this.prevalidated.has(itemId(i as SignedItem)),
+        (i) =>
+          typeof i === 'object' &&
+          i !== null &&
+          this.prevalidated.has(itemId(i as SignedItem, this.host.sha256)),
       )
     )
       return items.map(() => true)
@@ -392,7 +400,7 @@ export class SimNode implements Endpoint {
           // The node may have crashed (or the run ended) while the signatures were being checked.
           if (!this.live(epoch)) continue
           items.forEach((item, i) => {
-            if (valid[i]) this.prevalidated.add(itemId(item))
+            if (valid[i]) this.prevalidated.add(itemId(item, this.host.sha256))
           })
           await this.process(this.core!.handle({ kind: 'submit', items, valid }), epoch)
         } finally {

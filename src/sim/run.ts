@@ -31,7 +31,7 @@ import type { AppModule } from '../core/ledger/module'
 import { createPaymentsLedger, createTransfer } from '../core/ledger/payments'
 import { itemId, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
-import { createNodeBackend, nativeSignedBytes } from '../crypto/node'
+import { createNodeBackend, createNodeSha256, nativeSignedBytes } from '../crypto/node'
 import {
   type Act,
   type ByzantineContext,
@@ -111,6 +111,8 @@ export class World {
   readonly net: SimNetwork
   readonly nodes: SimNode[] = []
   readonly backend = createVerifyCache(sharedBackend)
+  /** Native sha256 for the cores (item ids, Merkle roots): the same bytes as noble's, faster. */
+  readonly sha256 = createNodeSha256()
   readonly networkKey: Uint8Array
   readonly genesis: ConsensusGenesis
   readonly app: AppModule<unknown, unknown>
@@ -153,6 +155,7 @@ export class World {
     this.accounts = Array.from({ length: 6 }, (_, i) => keyOf(`account ${i}`))
     this.app = createPaymentsLedger({
       allocations: Object.fromEntries(this.accounts.map((a) => [a.id, 1000])),
+      sha256: this.sha256,
     }) as AppModule<unknown, unknown>
     const validatorLabels = Array.from({ length: s.validators }, (_, i) => `validator ${i}`)
     const mnLabels = Array.from({ length: s.messagenodes }, (_, i) => `messagenode ${i}`)
@@ -209,6 +212,7 @@ export class World {
       send: (from, to, payload) => this.net.send(from, to, payload),
       peers: (of) => this.nodes.filter((n) => n.index !== of).map((n) => n.index),
       signedBytesOf: nativeSignedBytes(this.networkKey),
+      sha256: this.sha256,
       diskDelayMs: 1,
       syncIntervalMs: 100,
       onEvent: (node, event) => this.onEvent(node, event),

@@ -3,6 +3,7 @@
  * stateless checks, deterministic execution (failures have reasons and never break the block),
  * and a Merkle state root that depends only on the state.
  */
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { verifyTransactions } from '../../src/core/consensus'
 import {
@@ -107,6 +108,40 @@ describe('execution', () => {
     expect(
       ledger.stateRoot(createPaymentsLedger({ allocations: { [a.id]: 101, [b.id]: 50 } }).genesis()),
     ).not.toBe(ledger.stateRoot(ledger.genesis()))
+  })
+
+  it('the kept state tree gives every state the root computed from scratch (two nodes share one ledger)', () => {
+    const people = [a, b, c, account(4), account(5)].map((k) => k.id)
+    const shared = createPaymentsLedger({ allocations: { [a.id]: 1000, [b.id]: 1000 } })
+    const block = fc.array(
+      fc.record({ from: fc.nat(4), to: fc.nat(4), amount: fc.integer({ min: 1, max: 300 }) }),
+      { maxLength: 8 },
+    )
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(1), block), { maxLength: 12 }), (steps) => {
+        // Two lineages (two validators) on the same instance, blocks applied to either in turn.
+        const states = [shared.genesis(), shared.genesis()]
+        const nonces = [new Map<string, number>(), new Map<string, number>()]
+        for (const [which, txs] of steps) {
+          const items = txs.map((t, i) => {
+            const from = people[t.from]!
+            const nonce = (nonces[which]!.get(from) ?? 0) + 1
+            nonces[which]!.set(from, nonce)
+            const tx = { type: 'transfer', from, to: people[t.to]!, amount: t.amount, nonce, signature: 'x' }
+            return { id: `&${String(i).padStart(43, 'A')}=.sha256` as const, tx: tx as Transfer }
+          })
+          states[which] = shared.executeBlock(states[which]!, items).state
+          for (const state of states) {
+            // A fresh instance, a copy with new account objects: computed from nothing.
+            const copy = { accounts: new Map([...state.accounts].map(([id, acc]) => [id, { ...acc }])) }
+            expect(shared.stateRoot(state)).toBe(
+              createPaymentsLedger({ allocations: { [a.id]: 1000, [b.id]: 1000 } }).stateRoot(copy),
+            )
+          }
+        }
+      }),
+      { numRuns: 60 },
+    )
   })
 
   it('refuses a genesis that could overflow or names a malformed account', () => {

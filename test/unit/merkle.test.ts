@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { sha256 } from '../../src/core/crypto/hash'
 import { concatBytes, utf8Encode } from '../../src/core/encoding/bytes'
@@ -7,6 +8,7 @@ import {
   digestOfText,
   isDigest,
   leafHash,
+  MerkleTextTree,
   merkleProof,
   merkleRoot,
   merkleRootOfTexts,
@@ -24,9 +26,9 @@ describe('merkle', () => {
   })
 
   it('splits at the largest power of two below n (RFC 6962 shape)', () => {
-    const l = leaves(3).map(leafHash)
+    const l = leaves(3).map((l) => leafHash(l))
     expect(merkleRoot(leaves(3))).toEqual(nodeHash(nodeHash(l[0]!, l[1]!), l[2]!))
-    const l5 = leaves(5).map(leafHash)
+    const l5 = leaves(5).map((l) => leafHash(l))
     const left = nodeHash(nodeHash(l5[0]!, l5[1]!), nodeHash(l5[2]!, l5[3]!))
     expect(merkleRoot(leaves(5))).toEqual(nodeHash(left, l5[4]!))
   })
@@ -77,5 +79,30 @@ describe('merkle', () => {
     expect(merkleRootOfTexts(['a', 'b'])).toBe(
       digestFromBytes(merkleRoot([utf8Encode('a'), utf8Encode('b')])),
     )
+  })
+
+  it('a kept tree with leaves changed in place has the root of the whole list, after every change', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ maxLength: 12 }), { minLength: 0, maxLength: 70 }),
+        fc.array(fc.array(fc.tuple(fc.nat(), fc.string({ maxLength: 12 })), { maxLength: 6 }), {
+          maxLength: 6,
+        }),
+        (initial, batches) => {
+          const texts = [...initial]
+          const tree = new MerkleTextTree(texts)
+          expect(tree.root()).toBe(merkleRootOfTexts(texts))
+          for (const batch of batches) {
+            if (texts.length === 0) break
+            for (const [at, text] of batch) {
+              texts[at % texts.length] = text
+              tree.update(at % texts.length, text)
+            }
+            expect(tree.root()).toBe(merkleRootOfTexts(texts))
+          }
+        },
+      ),
+    )
+    expect(() => new MerkleTextTree(['a']).update(1, 'b')).toThrow(RangeError)
   })
 })

@@ -6,6 +6,7 @@
  * runs it on every transaction-feed message it stores and hands the results to the core.
  */
 import type { Ed25519Backend, VerifyRequest } from '../crypto/ed25519'
+import type { Sha256 } from '../crypto/hash'
 import { decodeMessage } from '../feed/decode'
 import { encodeCanonical, MAX_MESSAGE_LENGTH, type MessageContent } from '../feed/message'
 import { type FeedId, isFeedId } from '../identity/ids'
@@ -17,6 +18,7 @@ import {
   hasExactKeys,
   isPositiveSafeInteger,
   itemId,
+  itemIdAndText,
   itemVerifyRequest,
   type SignedBytesOf,
   type SignedItem,
@@ -161,32 +163,41 @@ export type TxItem<T> =
   | { readonly kind: 'member'; readonly id: Digest; readonly tx: MemberItem }
   | { readonly kind: 'evidence'; readonly id: Digest; readonly tx: EvidenceItem }
 
-export function decodeItem<T>(app: AppModule<unknown, T>, value: unknown): Result<TxItem<T>, AppCheckError> {
+/** `hash`: the platform's sha256 for the item id (noble's by default; all give the same id). */
+export function decodeItem<T>(
+  app: AppModule<unknown, T>,
+  value: unknown,
+  hash?: Sha256,
+): Result<TxItem<T>, AppCheckError> {
   const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
   if (type === 'member') {
     const m = checkMemberItem(value)
-    return m.ok ? ok({ kind: 'member', id: itemId(m.value), tx: m.value }) : m
+    return m.ok ? ok({ kind: 'member', id: itemId(m.value, hash), tx: m.value }) : m
   }
   if (type === 'evidence') {
     const e = checkEvidenceItem(value)
-    return e.ok ? ok({ kind: 'evidence', id: itemId(e.value as unknown as SignedItem), tx: e.value }) : e
+    return e.ok
+      ? ok({ kind: 'evidence', id: itemId(e.value as unknown as SignedItem, hash), tx: e.value })
+      : e
   }
   if (type === app.itemType) {
     const t = app.check(value)
-    return t.ok ? ok({ kind: 'app', id: itemId(value as SignedItem), tx: t.value }) : t
+    return t.ok ? ok({ kind: 'app', id: itemId(value as SignedItem, hash), tx: t.value }) : t
   }
   return err({ code: 'TX_MALFORMED', reason: `unknown item type ${String(type)}` })
 }
 
+/** `signedText`: the item's canonical text when the caller has it (saves an encoding). */
 export function itemSignatureRequest<T>(
   app: AppModule<unknown, T>,
   item: TxItem<T>,
   bytesOf: SignedBytesOf,
+  signedText?: string,
 ): VerifyRequest | undefined {
   if (item.kind === 'evidence') return undefined
   return item.kind === 'member'
-    ? itemVerifyRequest(item.tx, item.tx.admin, bytesOf)
-    : itemVerifyRequest(item.tx as unknown as SignedItem, app.signerOf(item.tx), bytesOf)
+    ? itemVerifyRequest(item.tx, item.tx.admin, bytesOf, signedText)
+    : itemVerifyRequest(item.tx as unknown as SignedItem, app.signerOf(item.tx), bytesOf, signedText)
 }
 
 /** The items of a `blockfin/tx` content, or undefined when the content is not one. */
@@ -202,6 +213,8 @@ export interface TxVerifyContext {
   readonly networkId: string
   /** The signed bytes of an item's unsigned text (default: the feed layer's network HMAC in JavaScript). */
   readonly signedBytesOf?: SignedBytesOf
+  /** The platform's sha256 for item ids (default: noble's). */
+  readonly sha256?: Sha256
 }
 
 /**
@@ -221,7 +234,12 @@ export async function verifyTransactions<T>(
   const evidence: Promise<void>[] = []
   const bytesOf = ctx.signedBytesOf ?? defaultSignedBytes(ctx.networkKey)
   items.forEach((value, i) => {
-    const d = decodeItem(app, value)
+    // The canonical text once: the item's id and its signed bytes both come from it.
+    const text =
+      typeof value === 'object' && value !== null
+        ? itemIdAndText(value as SignedItem, ctx.sha256).text
+        : undefined
+    const d = decodeItem(app, value, ctx.sha256)
     if (!d.ok) return
     if (d.value.kind === 'evidence') {
       const item = d.value.tx
@@ -232,7 +250,7 @@ export async function verifyTransactions<T>(
       )
       return
     }
-    const r = itemSignatureRequest(app, d.value, bytesOf)
+    const r = itemSignatureRequest(app, d.value, bytesOf, text)
     if (!r) return
     requests.push(r)
     at.push(i)

@@ -30,7 +30,7 @@ import { ENVELOPE_ALLOWANCE, nestedTextLength } from './items'
 import type { MemberSet } from './membership'
 import { type ConsensusGenesis, checkGenesis } from './params'
 import { sigRootOf } from './qc'
-import type { ConsensusIdentity, ConsensusInput, ConsensusNode, ConsensusOutput } from './types'
+import type { ConsensusIdentity, ConsensusInput, ConsensusNode, ConsensusOutput, CoreDeps } from './types'
 import { ConsensusView, type Frontier, frontierAt, type QuorumReached } from './view'
 
 export interface MessagenodeOptions<S, T> {
@@ -74,6 +74,39 @@ export function buildHeader(
   set: MemberSet,
   exclude: ReadonlySet<FeedId> = new Set(),
 ): BlockHeader | undefined {
+  const plan = planBlock(view, height, parent, frontier, set, exclude)
+  return plan && headerOf(view, plan)
+}
+
+/** What a block would hold, without its transaction root (counted on every message; hashed once, to propose). */
+interface BlockPlan {
+  readonly height: number
+  readonly parent: Digest
+  readonly cuts: readonly Cut[]
+  readonly ids: readonly MessageId[]
+  readonly txCount: number
+}
+
+function headerOf(view: ConsensusView<unknown, unknown>, plan: BlockPlan): BlockHeader {
+  return {
+    network: view.genesis.networkId,
+    height: plan.height,
+    slot: view.emptyChain.slot(plan.height),
+    parent: plan.parent,
+    cuts: [...plan.cuts],
+    txCount: plan.txCount,
+    txRoot: merkleRootOfTexts(plan.ids, view.sha256),
+  }
+}
+
+function planBlock(
+  view: ConsensusView<unknown, unknown>,
+  height: number,
+  parent: Digest,
+  frontier: Frontier,
+  set: MemberSet,
+  exclude: ReadonlySet<FeedId>,
+): BlockPlan | undefined {
   const max = view.params.maxBlockTxs
   const feeds = [...view.txFeeds.keys()]
     .filter((feed) => {
@@ -117,15 +150,7 @@ export function buildHeader(
     cuts.push({ feed: c.feed, from: c.from, to: c.next - 1 })
     for (let s = c.from; s < c.next; s++) ids.push(view.txFeeds.get(c.feed)!.get(s)!.id)
   }
-  return {
-    network: view.genesis.networkId,
-    height,
-    slot: view.emptyChain.slot(height),
-    parent,
-    cuts,
-    txCount: count,
-    txRoot: merkleRootOfTexts(ids),
-  }
+  return { height, parent, cuts, ids, txCount: count }
 }
 
 export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode {
@@ -141,10 +166,10 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
   private readonly timers = new Set<string>()
   private readonly assemblyDue = new Set<string>()
 
-  constructor(options: MessagenodeOptions<S, T>, _deps: Record<string, never> = {}) {
+  constructor(options: MessagenodeOptions<S, T>, deps: CoreDeps = {}) {
     const problem = checkGenesis(options.genesis)
     if (problem) throw new Error(`invalid genesis: ${problem}`)
-    this.view = new ConsensusView({ ...options, executeApp: false })
+    this.view = new ConsensusView({ ...options, executeApp: false }, deps)
     this.ownRoleKeys = new Set(Object.values(options.identity.roleKeys))
   }
 
@@ -322,9 +347,9 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
       return
     }
 
-    const header = buildHeader(view as ConsensusView<unknown, unknown>, height, parent, frontier, set)
-    if (!header) return
-    if (header.txCount < view.params.maxBlockTxs && !this.assemblyDue.has(key)) {
+    const plan = planBlock(view as ConsensusView<unknown, unknown>, height, parent, frontier, set, new Set())
+    if (!plan) return
+    if (plan.txCount < view.params.maxBlockTxs && !this.assemblyDue.has(key)) {
       // Not full yet: wait for the assembly delay, then go with what there is.
       if (!this.timers.has(key)) {
         this.timers.add(key)
@@ -332,7 +357,7 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
       }
       return
     }
-    this.propose(height, round, -1, header)
+    this.propose(height, round, -1, headerOf(view as ConsensusView<unknown, unknown>, plan))
   }
 
   private propose(height: number, round: number, validRound: number, header: BlockHeader): void {
@@ -381,13 +406,16 @@ export class MessagenodeNode<S = unknown, T = unknown> implements ConsensusNode 
         stateRoot: q.vote.stateRoot,
         resultsRoot: q.vote.resultsRoot,
         votes: messages.map((m) => m.id),
-        sigRoot: sigRootOf(messages),
+        sigRoot: sigRootOf(messages, view.sha256),
       }),
     )
     return true
   }
 }
 
-export function createMessagenode<S, T>(options: MessagenodeOptions<S, T>): MessagenodeNode<S, T> {
-  return new MessagenodeNode(options)
+export function createMessagenode<S, T>(
+  options: MessagenodeOptions<S, T>,
+  deps: CoreDeps = {},
+): MessagenodeNode<S, T> {
+  return new MessagenodeNode(options, deps)
 }

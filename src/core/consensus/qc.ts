@@ -7,6 +7,7 @@
  * Messagenode. Validators never act on a QC; they count votes themselves.
  */
 import type { Ed25519Backend } from '../crypto/ed25519'
+import type { Sha256 } from '../crypto/hash'
 import { decodeMessage } from '../feed/decode'
 import type { VerifiedMessage } from '../feed/message'
 import type { FeedId, MessageId } from '../identity/ids'
@@ -48,8 +49,8 @@ export interface QcCheckContext {
 export const signatureOf = (message: VerifiedMessage): string => message.value.signature
 
 /** The sigRoot of a list of vote messages, in the listed order. */
-export const sigRootOf = (votes: readonly VerifiedMessage[]): Digest =>
-  merkleRootOfTexts(votes.map(signatureOf))
+export const sigRootOf = (votes: readonly VerifiedMessage[], hash?: Sha256): Digest =>
+  merkleRootOfTexts(votes.map(signatureOf), hash)
 
 export function voteMatchesQc(vote: VoteContent, qc: QcContent): boolean {
   return (

@@ -22,6 +22,7 @@
  *    cancelled: the core ignores stale ones.
  * 5. `event` outputs: decisions, executions, seals, evidence, reports; for UIs, logs and tests.
  */
+import type { Sha256 } from '../crypto/hash'
 import type { ForkEvidence } from '../feed/evidence'
 import type { MessageContent, VerifiedMessage } from '../feed/message'
 import type { FeedId } from '../identity/ids'
@@ -100,6 +101,12 @@ export type ConsensusEvent =
       readonly round: number
       readonly block: Digest | null
     }
+
+/** What a core node is given besides its options: pure functions only (no IO, no clock). */
+export interface CoreDeps {
+  /** The platform's sha256 for item ids and Merkle roots (default: noble's; all give the same bytes). */
+  readonly sha256?: Sha256
+}
 
 export interface ConsensusNode {
   handle(input: ConsensusInput): ConsensusOutput[]

@@ -22,7 +22,7 @@ import { CONTENT, parseVote, type Stage, VOTER_ROLE, voteContent, voteValue } fr
 import { decodeItem, packTxContents, txItemsOf } from './items'
 import type { MemberSet } from './membership'
 import { type ConsensusGenesis, checkGenesis, timeoutFor } from './params'
-import type { ConsensusIdentity, ConsensusInput, ConsensusNode, ConsensusOutput } from './types'
+import type { ConsensusIdentity, ConsensusInput, ConsensusNode, ConsensusOutput, CoreDeps } from './types'
 import { ConsensusView, frontierAt } from './view'
 
 const log = createDebug('blockfin:consensus:validator')
@@ -52,10 +52,10 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
   private sealedHeight = 0
   private readonly ownRoleKeys: ReadonlySet<string>
 
-  constructor(options: ValidatorOptions<S, T>, _deps: Record<string, never> = {}) {
+  constructor(options: ValidatorOptions<S, T>, deps: CoreDeps = {}) {
     const problem = checkGenesis(options.genesis)
     if (problem) throw new Error(`invalid genesis: ${problem}`)
-    this.view = new ConsensusView({ ...options, executeApp: true })
+    this.view = new ConsensusView({ ...options, executeApp: true }, deps)
     this.view.onExecuted = (height, block, stateRoot, resultsRoot) =>
       this.castVote('seal', height, 0, block, stateRoot, resultsRoot)
     this.ownRoleKeys = new Set(Object.values(options.identity.roleKeys))
@@ -132,7 +132,7 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
     }
     if (content.type === CONTENT.tx)
       for (const item of txItemsOf(content) ?? []) {
-        const d = decodeItem(this.view.app as AppModule<unknown, unknown>, item)
+        const d = decodeItem(this.view.app as AppModule<unknown, unknown>, item, this.view.sha256)
         if (d.ok) this.ownTxIds.add(d.value.id)
       }
   }
@@ -168,7 +168,7 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
     const reject = (index: number, code: string, reason: string) =>
       this.view.emit({ type: 'tx-rejected', index, code, reason })
     for (const [index, item] of items.entries()) {
-      const d = decodeItem(this.view.app as AppModule<unknown, unknown>, item)
+      const d = decodeItem(this.view.app as AppModule<unknown, unknown>, item, this.view.sha256)
       if (!d.ok) reject(index, d.error.code, d.error.reason)
       else if (valid[index] !== true) reject(index, 'BAD_SIGNATURE', 'signature invalid')
       else if (this.ownTxIds.has(d.value.id)) reject(index, 'TX_DUPLICATE', 'already in this feed')
@@ -408,6 +408,9 @@ export class ValidatorNode<S = unknown, T = unknown> implements ConsensusNode {
   }
 }
 
-export function createValidator<S, T>(options: ValidatorOptions<S, T>): ValidatorNode<S, T> {
-  return new ValidatorNode(options)
+export function createValidator<S, T>(
+  options: ValidatorOptions<S, T>,
+  deps: CoreDeps = {},
+): ValidatorNode<S, T> {
+  return new ValidatorNode(options, deps)
 }

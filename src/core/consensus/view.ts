@@ -5,6 +5,7 @@
  * committed chain and execution. Pure and synchronous; the node classes add their own rules.
  */
 import createDebug from 'debug'
+import { nobleSha256Hash, type Sha256 } from '../crypto/hash'
 import type { ForkEvidence } from '../feed/evidence'
 import {
   encodeCanonical,
@@ -46,7 +47,7 @@ import {
 import { type MemberSet, Membership, type MembershipItem } from './membership'
 import { type ConsensusGenesis, EmptyBlockChain, genesisDigest } from './params'
 import { checkQuorumCertificate, PROVABLE_QC_ERRORS, type QcError } from './qc'
-import type { ConsensusEvent, ConsensusIdentity, ConsensusOutput } from './types'
+import type { ConsensusEvent, ConsensusIdentity, ConsensusOutput, CoreDeps } from './types'
 
 const log = createDebug('blockfin:consensus:view')
 
@@ -146,6 +147,7 @@ export class ConsensusView<S = unknown, T = unknown> {
   readonly membership: Membership
   readonly identity: ConsensusIdentity
   readonly app: AppModule<S, T>
+  readonly sha256: Sha256
 
   readonly txFeeds = new Map<FeedId, Map<number, TxEntry>>()
   readonly headers = new Map<Digest, BlockHeader>()
@@ -188,7 +190,8 @@ export class ConsensusView<S = unknown, T = unknown> {
   /** Called after the block of a height is executed (validators sign their seal there). */
   onExecuted?: (height: number, block: Digest, stateRoot: Digest, resultsRoot: Digest) => void
 
-  constructor(options: ViewOptions<S, T>) {
+  constructor(options: ViewOptions<S, T>, deps: CoreDeps = {}) {
+    this.sha256 = deps.sha256 ?? nobleSha256Hash
     this.genesis = options.genesis
     this.params = options.genesis.params
     this.identity = options.identity
@@ -358,7 +361,7 @@ export class ConsensusView<S = unknown, T = unknown> {
     const raw = txItemsOf(message.value.content)
     if (!raw) return
     const items = raw.map((v) => {
-      const d = decodeItem(this.app as AppModule<unknown, unknown>, v)
+      const d = decodeItem(this.app as AppModule<unknown, unknown>, v, this.sha256)
       return d.ok ? d.value : undefined
     })
     const valid = raw.map((_, i) => txValidity?.[i] === true && items[i] !== undefined)
@@ -702,7 +705,7 @@ export class ConsensusView<S = unknown, T = unknown> {
       if (count > this.params.maxBlockTxs) return invalid('TOO_MANY_TRANSACTIONS')
     }
     if (count !== header.txCount) return invalid('WRONG_TX_COUNT')
-    if (merkleRootOfTexts(ids) !== header.txRoot) return invalid('WRONG_TX_ROOT')
+    if (merkleRootOfTexts(ids, this.sha256) !== header.txRoot) return invalid('WRONG_TX_ROOT')
     return VALID
   }
 
@@ -766,11 +769,14 @@ export class ConsensusView<S = unknown, T = unknown> {
       txs.forEach((t, i) => {
         results[t.at] = executed.results[i]!
       })
-      const stateRoot = merkleRootOfTexts([
-        `${this.app.name} ${this.app.stateRoot(this.appState)}`,
-        `membership ${this.membership.root()}`,
-      ])
-      const resultsRoot = merkleRootOfTexts(results.map((r) => encodeCanonical(r)))
+      const stateRoot = merkleRootOfTexts(
+        [`${this.app.name} ${this.app.stateRoot(this.appState)}`, `membership ${this.membership.root()}`],
+        this.sha256,
+      )
+      const resultsRoot = merkleRootOfTexts(
+        results.map((r) => encodeCanonical(r)),
+        this.sha256,
+      )
       this.executedRoots.set(height, { block, stateRoot, resultsRoot })
       this.emit({ type: 'executed', height, block, stateRoot, resultsRoot, results })
       this.onExecuted?.(height, block, stateRoot, resultsRoot)

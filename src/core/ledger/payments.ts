@@ -5,10 +5,11 @@
  * otherwise it is marked failed with a reason and the block goes on.
  */
 import type { Ed25519Backend } from '../crypto/ed25519'
+import type { Sha256 } from '../crypto/hash'
 import { encodeCanonical } from '../feed/message'
 import { type FeedId, isFeedId } from '../identity/ids'
 import type { KeyPair } from '../identity/keys'
-import { type Digest, merkleRootOfTexts } from '../merkle'
+import { type Digest, MerkleTextTree } from '../merkle'
 import { err, ok, type Result } from '../result'
 import type { AppCheckError, AppModule, TxResult } from './module'
 import { hasExactKeys, isPositiveSafeInteger, signItem } from './signed-item'
@@ -36,6 +37,8 @@ export interface PaymentsState {
 export interface PaymentsOptions {
   /** Genesis balances. Their sum must be a safe integer, so no balance can ever overflow. */
   readonly allocations: Readonly<Record<string, number>>
+  /** The platform's sha256 for the state root (default: noble's; all give the same root). */
+  readonly sha256?: Sha256
 }
 
 /** Signs a transfer as `keys` (the sender). */
@@ -75,7 +78,55 @@ export function checkTransfer(value: unknown): Result<Transfer, AppCheckError> {
 
 const rootCache = new WeakMap<PaymentsState, Digest>()
 
+/** The leaf of an account in the state root. */
+const accountLeaf = (id: FeedId, a: Account): string => encodeCanonical([id, a.balance, a.nonce])
+
+/**
+ * The state root: a Merkle tree over every account, sorted by id. A block changes a few accounts,
+ * so a tree is kept and only the leaves of accounts that differ from the ones it last hashed are
+ * rehashed; a new account changes the order and rebuilds it. The root depends only on the state
+ * given, whichever state the tree last saw: the tree is a cache, handed from a state to the state
+ * its block produces (so each node of a shared ledger instance keeps its own).
+ */
+function createStateTree(sha256: Sha256 | undefined) {
+  let ids: FeedId[] = []
+  let index = new Map<FeedId, number>()
+  let accounts: Account[] = []
+  let merkle = new MerkleTextTree([], sha256)
+  const rebuild = (state: PaymentsState) => {
+    ids = [...state.accounts.keys()].sort()
+    index = new Map(ids.map((id, i) => [id, i]))
+    accounts = ids.map((id) => state.accounts.get(id)!)
+    merkle = new MerkleTextTree(
+      ids.map((id, i) => accountLeaf(id, accounts[i]!)),
+      sha256,
+    )
+  }
+  return {
+    rootOf(state: PaymentsState): Digest {
+      if (state.accounts.size !== ids.length) rebuild(state)
+      else
+        for (const [id, account] of state.accounts) {
+          const i = index.get(id)
+          if (i === undefined) {
+            rebuild(state)
+            break
+          }
+          const had = accounts[i]!
+          if (had === account) continue
+          accounts[i] = account
+          if (had.balance !== account.balance || had.nonce !== account.nonce)
+            merkle.update(i, accountLeaf(id, account))
+        }
+      return merkle.root()
+    },
+  }
+}
+
+type StateTree = ReturnType<typeof createStateTree>
+
 export function createPaymentsLedger(options: PaymentsOptions): AppModule<PaymentsState, Transfer> {
+  const trees = new WeakMap<PaymentsState, StateTree>()
   const genesisAccounts = new Map<FeedId, Account>()
   let supply = 0
   for (const [id, balance] of Object.entries(options.allocations).sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -119,19 +170,21 @@ export function createPaymentsLedger(options: PaymentsOptions): AppModule<Paymen
         accounts.set(tx.to, { balance: recipient.balance + tx.amount, nonce: recipient.nonce })
         results.push({ id, ok: true })
       }
-      return { state: { accounts }, results }
+      const next: PaymentsState = { accounts }
+      const tree = trees.get(state)
+      if (tree) {
+        trees.delete(state)
+        trees.set(next, tree)
+      }
+      return { state: next, results }
     },
 
     stateRoot(state) {
       const cached = rootCache.get(state)
       if (cached) return cached
-      const ids = [...state.accounts.keys()].sort()
-      const root = merkleRootOfTexts(
-        ids.map((id) => {
-          const a = state.accounts.get(id)!
-          return encodeCanonical([id, a.balance, a.nonce])
-        }),
-      )
+      const tree = trees.get(state) ?? createStateTree(options.sha256)
+      trees.set(state, tree)
+      const root = tree.rootOf(state)
       rootCache.set(state, root)
       return root
     },

@@ -5,7 +5,8 @@
  * one network is invalid on another, and one item has one spelling and one id.
  */
 import type { Ed25519Backend, VerifyRequest } from '../crypto/ed25519'
-import { encodeCanonical, signedBytes } from '../feed/message'
+import type { Sha256 } from '../crypto/hash'
+import { encodeCanonical, signedBytes, unsignedTextOf } from '../feed/message'
 import { decodeSignature, encodeSignature, type FeedId, publicKeyOfFeedId } from '../identity/ids'
 import type { KeyPair } from '../identity/keys'
 import { type Digest, digestOfText } from '../merkle'
@@ -39,29 +40,61 @@ export const defaultSignedBytes =
   (text) =>
     signedBytes(text, networkKey)
 
-/** What the signature check needs, or undefined when the signer id or signature is malformed. */
+/**
+ * What the signature check needs, or undefined when the signer id or signature is malformed.
+ * `signedText`, the item's canonical text when the caller has it, saves encoding it again.
+ */
 export function itemVerifyRequest(
   item: SignedItem,
   signer: FeedId,
   bytesOf: SignedBytesOf,
+  signedText?: string,
 ): VerifyRequest | undefined {
   const publicKey = publicKeyOfFeedId(signer)
   const signature = decodeSignature(item.signature)
   if (!publicKey || !signature) return undefined
+  return { publicKey, message: bytesOf(unsignedItemText(item, signedText)), signature }
+}
+
+/**
+ * The canonical text of the item without its signature. With `signature` the last key it is the
+ * signed text cut before that key (JSON escapes every newline inside a string, so the cut is
+ * exact); otherwise it is encoded again without the key.
+ */
+function unsignedItemText(item: SignedItem, signedText: string | undefined): string {
+  const keys = Object.keys(item)
+  if (signedText !== undefined && keys[keys.length - 1] === 'signature') {
+    const cut = unsignedTextOf(signedText)
+    if (cut !== undefined) return cut
+  }
   const { signature: _, ...unsigned } = item as unknown as Record<string, unknown>
-  return { publicKey, message: bytesOf(encodeCanonical(unsigned)), signature }
+  return encodeCanonical(unsigned)
 }
 
 const ids = new WeakMap<object, Digest>()
 
-/** The id of an item: sha256 of its canonical text, signature included (remembered per object). */
-export function itemId(item: SignedItem): Digest {
+/**
+ * The id of an item: sha256 of its canonical text, signature included (remembered per object).
+ * `hash` is the platform's sha256 (noble's by default; all give the same id).
+ */
+export function itemId(item: SignedItem, hash?: Sha256): Digest {
   let id = ids.get(item)
   if (!id) {
-    id = digestOfText(encodeCanonical(item))
+    id = digestOfText(encodeCanonical(item), hash)
     ids.set(item, id)
   }
   return id
+}
+
+/** The id and the canonical text of an item: a check needs both, and the text costs an encoding. */
+export function itemIdAndText(item: SignedItem, hash?: Sha256): { id: Digest; text: string } {
+  const text = encodeCanonical(item)
+  let id = ids.get(item)
+  if (!id) {
+    id = digestOfText(text, hash)
+    ids.set(item, id)
+  }
+  return { id, text }
 }
 
 /** True when `value`'s own keys are exactly `keys`, in that order (one spelling per item). */
