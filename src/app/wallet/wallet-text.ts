@@ -11,9 +11,13 @@ export function parseAmount(text: string): number {
   return /^[0-9]+$/.test(trimmed) ? Number(trimmed) : Number.NaN
 }
 
+// One formatter for the page: toLocaleString builds a new one per call, and the wallet formats
+// every shown amount on each refresh (a measurable share of a busy tab's main thread).
+const AMOUNT_FORMAT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 })
+
 /** Thousands separators, no decimals: balances and amounts are whole units. */
 export function formatAmount(amount: number): string {
-  return amount.toLocaleString('en-US', { maximumFractionDigits: 0 })
+  return AMOUNT_FORMAT.format(amount)
 }
 
 /** `@abcdefgh…xyz.ed25519`: enough to tell accounts apart at a glance. */
