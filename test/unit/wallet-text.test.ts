@@ -8,6 +8,8 @@ import {
 import {
   describeSendError,
   describeStage,
+  formatAmount,
+  formatTime,
   pageOf,
   parseAmount,
   sortedAccounts,
@@ -16,6 +18,14 @@ import {
 import { readInviteLink } from '../../src/runtime/join-client'
 
 describe('wallet form: amounts and send errors', () => {
+  it('formats amounts and times as toLocaleString and toLocaleTimeString do (one formatter each)', () => {
+    for (const n of [0, 1, 999, 1000, 1_234_567, Number.MAX_SAFE_INTEGER])
+      expect(formatAmount(n)).toBe(n.toLocaleString('en-US', { maximumFractionDigits: 0 }))
+    expect(formatAmount(1_234_567)).toBe('1,234,567')
+    for (const t of [0, 1_000_000_000_000, 1_763_700_000_000, 1_763_743_210_987])
+      expect(formatTime(t)).toBe(new Date(t).toLocaleTimeString())
+  })
+
   it('parses only whole numbers (anything else is NaN, which the wallet refuses)', () => {
     expect(parseAmount(' 42 ')).toBe(42)
     expect(parseAmount('0')).toBe(0)

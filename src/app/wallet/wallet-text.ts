@@ -20,6 +20,18 @@ export function formatAmount(amount: number): string {
   return AMOUNT_FORMAT.format(amount)
 }
 
+// What Date#toLocaleTimeString() shows (the page's locale, hours to seconds), with one formatter.
+const TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+  hour: 'numeric',
+  minute: 'numeric',
+  second: 'numeric',
+})
+
+/** The time of day of a timestamp (ms), as the page's locale writes it. */
+export function formatTime(timestamp: number): string {
+  return TIME_FORMAT.format(timestamp)
+}
+
 /** `@abcdefgh…xyz.ed25519`: enough to tell accounts apart at a glance. */
 export function shortId(id: string): string {
   return id.length > 20 ? `${id.slice(0, 10)}…${id.slice(-12)}` : id
