@@ -165,14 +165,21 @@ export async function startNetworkSession(
     { store: deps.store, follows, clock: systemClock },
   )
 
+  // Store churn (every replicated batch) is coalesced; connection changes are told at once. A
+  // catch-up starts in the same turn as the relay connection and can keep a slow tab's main thread
+  // busy for a second: a timer armed by the connection then fired only after the catch-up, and the
+  // page said "connecting" all through it.
   let pending: ReturnType<typeof setTimeout> | undefined
+  const notify = () => {
+    clearTimeout(pending)
+    pending = undefined
+    if (stopped) return
+    const v = view()
+    for (const l of listeners) l(v)
+  }
   const changed = () => {
     if (pending || stopped) return
-    pending = setTimeout(() => {
-      pending = undefined
-      const v = view()
-      for (const l of listeners) l(v)
-    }, 150)
+    pending = setTimeout(notify, 150)
   }
   const unsubscribeStore = deps.store.subscribe(changed)
 
@@ -219,8 +226,8 @@ export async function startNetworkSession(
 
   const startParts = async (bn: BrowserNode) => {
     const { node } = bn
-    node.addEventListener('connection:open', changed)
-    node.addEventListener('connection:close', changed)
+    node.addEventListener('connection:open', notify)
+    node.addEventListener('connection:close', notify)
     replication = await startReplicationHost(
       {},
       {
@@ -249,7 +256,7 @@ export async function startNetworkSession(
             relayPeerId = state.connection.remotePeer.toString()
             mesh?.poke()
           }
-          changed()
+          notify()
         },
       },
     )
@@ -324,7 +331,7 @@ export async function startNetworkSession(
       relay?.kick()
       mesh?.poke()
     }
-    changed()
+    notify()
   })
 
   return {
