@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { decodeFrame, isDataFrame } from '../../src/net/replication/codec'
+import { FakeClock } from '../net/fake-clock'
 import { connect, gatedAdapter, makeNode, settle, until } from '../net/replication-fixtures'
 
 describe('replication: backpressure (asserted on counts)', () => {
@@ -77,6 +78,41 @@ describe('replication: backpressure (asserted on counts)', () => {
     expect(acks).toBeLessThanOrEqual(4)
     await a.close()
     await b.close()
+  })
+
+  it('coalesces haves to a peer that pulls the feed elsewhere: the first at once, the rest after the have delay', async () => {
+    const clock = new FakeClock()
+    const alice = await makeNode({ seed: 1, clock })
+    await alice.publish(1)
+    const relay = await makeNode({ seed: 2, clock, followEveryone: true })
+    connect(relay, alice)
+    await until(() => relay.head(alice.id) === 1, 'relay has alice')
+    // Bob pulls alice's feed from the relay (a tab's preference) and is also connected to alice.
+    const bob = await makeNode({ seed: 3, clock, engine: { preferSource: (peer) => peer === relay.id } })
+    await bob.contact(alice.id, true)
+    connect(bob, relay)
+    await until(() => bob.head(alice.id) === 1, 'bob has alice from the relay')
+    const haves: number[] = []
+    connect(alice, bob, {
+      observe(frame, from) {
+        const f = decodeFrame(frame)
+        if (from === 0 && f.ok && f.value.t === 'have')
+          haves.push(f.value.clock.find(([feed]) => feed === alice.id)?.[1] ?? 0)
+      },
+    })
+    await settle()
+    for (let i = 0; i < 40; i++) {
+      await alice.publish(1)
+      await until(() => bob.head(alice.id) === i + 2, 'the append reaches bob')
+      await settle(5)
+    }
+    expect(bob.engine.sourceOf(alice.id)).toBe(relay.id)
+    // One have per append was 40 frames: only the first news of the feed went at once.
+    expect(haves).toEqual([2])
+    clock.advance(200)
+    await until(() => haves.length === 2, 'the coalesced have')
+    expect(haves).toEqual([2, 41])
+    for (const n of [alice, relay, bob]) await n.close()
   })
 
   it('respects a byte window smaller than a few frames', async () => {

@@ -51,6 +51,8 @@ export interface ReplicationEngineOptions {
   readonly helloTimeoutMs?: number
   /** How long an ack waits to be coalesced with later ones (a quarter window goes at once). Default 10 ms. */
   readonly ackDelayMs?: number
+  /** How long `have` frames of store advances are coalesced (answers to `follow` go at once). Default 200 ms. */
+  readonly haveDelayMs?: number
   /**
    * Peers to pull feeds from first (e.g. a tab's relay, which every author pushes to: one hop from
    * any author, where another tab may be two or more). Called when a feed's source is chosen.
@@ -111,6 +113,7 @@ export function createReplicationEngine(
     helloTimeoutMs: options.helloTimeoutMs ?? timeout,
     closeTimeoutMs: timeout,
     ackDelayMs: Math.max(0, options.ackDelayMs ?? 10),
+    haveDelayMs: Math.max(0, options.haveDelayMs ?? 200),
   }
   const maxPeers = options.maxPeers ?? 64
   const known = (feed: FeedId) => deps.isKnownAuthor?.(feed) ?? true

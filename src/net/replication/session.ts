@@ -64,6 +64,13 @@ export interface SessionLimits {
   readonly closeTimeoutMs: number
   /** An ack waits this long for more processed frames, unless a quarter of our window is processed. */
   readonly ackDelayMs: number
+  /**
+   * `have` frames of store advances are coalesced over this long; the first of a feed on a
+   * connection and answers to `follow` go at once. A peer that already asks someone for a feed
+   * needs our later haves only to pick another source; one per commit per feed to every such peer
+   * was four frames in ten of a live tab's.
+   */
+  readonly haveDelayMs: number
 }
 
 export interface SessionEnd {
@@ -120,6 +127,10 @@ export class PeerSession {
   private unackedBytes = 0
   private ackTimer: unknown
   private ackDue = false
+  private haveTimer: unknown
+  private haveDue = false
+  /** Feeds we sent a `have` for on this connection: the first one of a feed goes at once. */
+  private readonly haved = new Set<FeedId>()
 
   // Our requests to the peer.
   readonly wants = new Map<FeedId, Want>()
@@ -209,6 +220,9 @@ export class PeerSession {
       seq > (this.announced.get(feed) ?? 0)
     ) {
       this.pendingHaves.set(feed, seq)
+      // The first news of a feed may be what makes the peer ask for it at all (it asks only a peer
+      // known to hold more); after that it has a live request somewhere, and ours are hints.
+      if (!this.haved.has(feed)) this.haveDue = true
     }
     this.wake()
   }
@@ -242,6 +256,7 @@ export class PeerSession {
     this.host.clock.clearTimeout(this.helloTimer)
     this.host.clock.clearTimeout(this.closeTimer)
     if (this.ackTimer !== undefined) this.host.clock.clearTimeout(this.ackTimer)
+    if (this.haveTimer !== undefined) this.host.clock.clearTimeout(this.haveTimer)
     const end = this.end ?? { peer: this.peer, code: 'CLOSED', local: false }
     this.end = end
     this.host.onClosed(this, end)
@@ -355,14 +370,31 @@ export class PeerSession {
       ['follow', this.pendingFollows],
       ['have', this.pendingHaves],
     ] as const) {
-      if (pending.size === 0) continue
-      for (const [feed, seq] of pending)
+      if (pending.size === 0 || (kind === 'have' && !this.haveIsDue())) continue
+      for (const [feed, seq] of pending) {
         this.announced.set(feed, Math.max(seq, this.announced.get(feed) ?? 0))
+        if (kind === 'have') this.haved.add(feed)
+      }
       this.control.push(...packClock(kind, pending))
       pending.clear()
       return this.control.shift()
     }
     return undefined
+  }
+
+  /** Whether pending haves go now; otherwise a timer wakes the writer once they are due. */
+  private haveIsDue(): boolean {
+    const { haveDelayMs } = this.host.limits
+    if (this.haveDue || haveDelayMs <= 0) {
+      this.haveDue = false
+      return true
+    }
+    this.haveTimer ??= this.host.clock.setTimeout(() => {
+      this.haveTimer = undefined
+      this.haveDue = true
+      this.wake()
+    }, haveDelayMs)
+    return false
   }
 
   /**
@@ -555,7 +587,10 @@ export class PeerSession {
       // The peer now replicates these: if we hold more than it does, say so.
       for (const [feed, seq] of entries) {
         const ours = this.host.ourHead(feed)
-        if (ours > seq && !this.served.has(feed)) this.pendingHaves.set(feed, ours)
+        if (ours > seq && !this.served.has(feed)) {
+          this.pendingHaves.set(feed, ours)
+          this.haveDue = true // an answer: the peer waits for it to pick a source
+        }
       }
       this.wake()
     }
