@@ -212,6 +212,48 @@ describe('stream channel over libp2p', () => {
 })
 
 describe('createStreamChannel', () => {
+  it('writes the frames of one event-loop turn to the stream together, and at once past 64 KiB', async () => {
+    const { a, b, addr } = await pair()
+    const onB = new Promise<ChannelInfo>((resolve) => {
+      void startChannelHost({ protocol: PROTOCOL }, { node: b, onChannel: resolve }).then((h) =>
+        hosts.push(h),
+      )
+    })
+    const onA = new Promise<ChannelInfo>((resolve) => {
+      void startChannelHost({ protocol: PROTOCOL }, { node: a, onChannel: resolve }).then((h) =>
+        hosts.push(h),
+      )
+    })
+    await a.dial(addr)
+    const [ca, cb] = await Promise.all([onA, onB])
+    // Count the writes the channel makes to its (real) stream.
+    const stream = ca.channel.stream
+    const send = stream.send.bind(stream)
+    let writes = 0
+    stream.send = (data) => {
+      writes++
+      return send(data)
+    }
+    const received: number[] = []
+    const reading = (async () => {
+      for await (const f of cb.channel.frames) {
+        received.push(new DataView(f.buffer, f.byteOffset).getUint32(0))
+        if (received.length === 15) break
+      }
+    })()
+    // Ten small frames in one turn: one write (each was a muxer frame, an encryption and a socket write).
+    for (let i = 0; i < 10; i++) await ca.channel.send(bytesOf(i, 100))
+    expect(writes).toBe(0)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes).toBe(1)
+    // Five full frames: the fourth reaches 64 KiB and goes at once, the fifth at the end of the turn.
+    for (let i = 10; i < 15; i++) await ca.channel.send(bytesOf(i, MAX_FRAME_LENGTH))
+    expect(writes).toBe(2)
+    await reading
+    expect(writes).toBe(3)
+    expect(received).toEqual(Array.from({ length: 15 }, (_, i) => i))
+  })
+
   it('ends at once on a stream that is already closed', async () => {
     const { a, b, addr } = await pair()
     await b.handle(PROTOCOL, (stream) => stream.abort(new Error('no')))

@@ -57,6 +57,11 @@ export interface StreamChannelOptions {
   readonly closeTimeoutMs?: number
   /** `send` waits while more than this many bytes wait in the stream's write buffer. */
   readonly maxWriteBuffer?: number
+  /**
+   * Frames sent during one turn of the event loop go to the stream as one write, unless they
+   * reach this many bytes first (then they go at once). Default 64 KiB.
+   */
+  readonly coalesceBytes?: number
 }
 
 export interface StreamChannelDeps {
@@ -64,6 +69,21 @@ export interface StreamChannelDeps {
   /** Byte accounting (frames and their prefixes), for metrics. */
   readonly onBytes?: (direction: 'in' | 'out', bytes: number) => void
 }
+
+/** Runs `task` once the current task and its microtasks are done (setImmediate where there is one). */
+const afterThisTask: (task: () => void) => void =
+  typeof setImmediate === 'function'
+    ? (task) => void setImmediate(task)
+    : (() => {
+        // Browsers: a message to ourselves is a new task, without setTimeout's clamping.
+        const tasks: (() => void)[] = []
+        const channel = new MessageChannel()
+        channel.port1.onmessage = () => tasks.shift()?.()
+        return (task: () => void) => {
+          tasks.push(task)
+          channel.port2.postMessage(null)
+        }
+      })()
 
 function encodeVarint(value: number): Uint8Array {
   const out: number[] = []
@@ -84,6 +104,7 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
   const lowWaterMark = Math.floor(highWaterMark / 2)
   const closeTimeoutMs = options.closeTimeoutMs ?? 2_000
   const maxWriteBuffer = options.maxWriteBuffer ?? 256 * 1024
+  const coalesceBytes = options.coalesceBytes ?? 64 * 1024
 
   // maxDataLength bounds each frame (checked on its length prefix); one 'message' event may carry
   // many frames at once (a muxer hands over what its window let through), so the decoder's buffer
@@ -182,6 +203,31 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
     }
   }
 
+  // Live replication is many small frames: each write to the stream is a muxer frame, an
+  // encryption and a transport message (a WebSocket message, a socket write), so the frames of one
+  // turn go together.
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
+  let flushQueued = false
+  const flush = () => {
+    flushQueued = false
+    if (pending.length === 0) return
+    const bytes = new Uint8Array(pendingBytes)
+    let at = 0
+    for (const part of pending) {
+      bytes.set(part, at)
+      at += part.byteLength
+    }
+    pending = []
+    pendingBytes = 0
+    if (stream.writeStatus !== 'writable') return // closing: what was not written is lost with the stream
+    try {
+      stream.send(bytes)
+    } catch (e) {
+      log('write to %s failed: %s', peer, (e as Error).message)
+    }
+  }
+
   async function* frames(): AsyncGenerator<Uint8Array> {
     while (true) {
       const frame = queue.shift()
@@ -218,16 +264,17 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
       if (endInfo || stream.writeStatus !== 'writable')
         throw new ChannelClosedError(endInfo?.reason ?? `stream is ${stream.writeStatus}`)
       const prefix = encodeVarint(frame.byteLength)
-      const bytes = new Uint8Array(prefix.byteLength + frame.byteLength)
-      bytes.set(prefix, 0)
-      bytes.set(frame, prefix.byteLength)
-      try {
-        stream.send(bytes)
-      } catch (e) {
-        throw new ChannelClosedError((e as Error).message)
+      pending.push(prefix, frame)
+      pendingBytes += prefix.byteLength + frame.byteLength
+      deps.onBytes?.('out', prefix.byteLength + frame.byteLength)
+      if (pendingBytes >= coalesceBytes) {
+        flush()
+        await waitForRoom()
+      } else if (!flushQueued) {
+        flushQueued = true
+        afterThisTask(flush)
       }
-      deps.onBytes?.('out', bytes.byteLength)
-      await waitForRoom()
+      if (stream.writeBufferLength > maxWriteBuffer) await waitForRoom()
     },
     close(reason?: string): void {
       if (endInfo) return
@@ -235,6 +282,7 @@ export function createStreamChannel(options: StreamChannelOptions, deps: StreamC
       log('closing channel to %s%s', peer, reason ? ` (${reason})` : '')
       finishRead()
       if (stream.status !== 'open') return
+      flush()
       const timer = setTimeout(() => stream.abort(new Error(reason ?? 'close timed out')), closeTimeoutMs)
       stream.close().then(
         () => clearTimeout(timer),
