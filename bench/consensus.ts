@@ -270,7 +270,7 @@ async function runConfig(
 
   // Peak: keep `window` transfers in flight (topped up as they seal); count what seals in a
   // window after a warm-up, timed by the clock (a saturated event loop delays timers).
-  const peakPool = await makeTransfers(config.window + Math.ceil(4000 * config.peakSeconds))
+  const peakPool = await makeTransfers(config.window + Math.ceil(8000 * config.peakSeconds))
   let cursor = 0
   const inFlight = () => tracker.submittedAt.size - tracker.sealedAt.size
   let topUpQueued = false
@@ -381,8 +381,8 @@ async function runMedian(
 }
 
 export const DEFAULT_CONFIGS: readonly ConsensusBenchConfig[] = [
-  { validators: 4, messagenodes: 1, peakSeconds: 6, halfSeconds: 5, window: 3000, runs: 3 },
-  { validators: 4, messagenodes: 3, peakSeconds: 6, halfSeconds: 5, window: 3000 },
+  { validators: 4, messagenodes: 1, peakSeconds: 6, halfSeconds: 5, window: 6000, runs: 3 },
+  { validators: 4, messagenodes: 3, peakSeconds: 6, halfSeconds: 5, window: 6000 },
   { validators: 16, messagenodes: 1, peakSeconds: 8, halfSeconds: 6, window: 1500 },
   { validators: 16, messagenodes: 3, peakSeconds: 8, halfSeconds: 6, window: 1500 },
   { validators: 64, messagenodes: 1, peakSeconds: 15, halfSeconds: 8, window: 1500 },
