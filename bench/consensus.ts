@@ -1,12 +1,12 @@
 /**
- * Consensus benchmark: n validators and m Messagenodes in one process, each node on its own
- * worker thread (bench/consensus-node.ts: the simulator's node runtime with real time and real
- * crypto), as each would run on its own machine; here the threads share the machine's cores.
- * Every node has its own FeedStore and verifies, on its thread with libsodium, every message it
- * stores and every transfer signature it needs (no shared cache, no shortcut), and counts them.
- * (Until session 7 every node ran on the main thread, with verification on a worker pool: one
- * thread then carried five nodes' parsing, hashing and execution one after another, and the
- * machine was a fifth idle at the peak.)
+ * Consensus benchmark: n validators and m Messagenodes in one process, on the simulator's node
+ * runtime with real time and real crypto, spread over a few worker threads
+ * (bench/consensus-group.ts) so that node work runs on every core, as it would with each node on
+ * its own machine. Every node has its own FeedStore and verifies, on its thread with libsodium,
+ * every message it stores and every transfer signature it needs (no shared cache, no shortcut),
+ * and counts them. (Until session 7 every node ran on the main thread with verification on a
+ * worker pool: that thread carried all the nodes' parsing, hashing and execution one after
+ * another, and the machine was a fifth idle at n = 4's peak.)
  *
  * For each configuration: the peak rate of sealed transfers (closed loop, a window of transfers in
  * flight), then submit-to-sealed latency at half that rate (open loop), and beside them the
@@ -23,7 +23,13 @@ import { createTransfer, type Transfer } from '../src/core/ledger/payments'
 import { itemId } from '../src/core/ledger/signed-item'
 import type { Digest } from '../src/core/merkle'
 import { createNodeSha256, createSodiumBackend } from '../src/crypto/node'
-import { type FromNode, type NodeThreadData, sharedNow, type ToNode } from './consensus-node'
+import {
+  type FromGroup,
+  type GroupMember,
+  type GroupThreadData,
+  sharedNow,
+  type ToGroup,
+} from './consensus-group'
 import {
   ACCOUNTS,
   accountKeys,
@@ -36,6 +42,12 @@ import {
 import { medianRun } from './median'
 
 export interface ConsensusBenchConfig extends NodeSetup {
+  /**
+   * Threads the nodes are spread over. Default 2 x cores + 1 (5 here): a thread per node for
+   * n = 4, m = 1; with more threads than that, n = 16 and 64 lost more to thread switches and
+   * copies between threads than they gained (n = 16: 1,355 tx/s on 4 threads, 765 on 17).
+   */
+  readonly threads?: number
   /** Seconds of the closed-loop (peak) window and of the half-load window. */
   readonly peakSeconds: number
   readonly halfSeconds: number
@@ -111,9 +123,12 @@ class NodeThreads {
   private readonly sha256 = createNodeSha256()
   private readonly answers = new Map<number, (value: number) => void>()
 
-  private constructor(readonly workers: readonly Worker[]) {
+  private constructor(
+    readonly workers: readonly Worker[],
+    private readonly threadOf: readonly number[],
+  ) {
     for (const w of workers)
-      w.on('message', (m: FromNode) => {
+      w.on('message', (m: FromGroup) => {
         if (m.t === 'sealed') {
           for (const id of m.ids) if (!this.sealedAt.has(id)) this.sealedAt.set(id, m.at)
           this.onSealed?.()
@@ -127,33 +142,49 @@ class NodeThreads {
       })
   }
 
-  /** One thread per node, each pair joined by a MessageChannel; resolves once every node booted. */
-  static async start(setup: NodeSetup): Promise<NodeThreads> {
-    const kinds = [
-      ...Array.from({ length: setup.validators }, (_, i) => ['validator', validatorLabel(i)] as const),
-      ...Array.from({ length: setup.messagenodes }, (_, i) => ['messagenode', messagenodeLabel(i)] as const),
+  /**
+   * The nodes spread round-robin over `threads` threads, each pair of threads joined by a
+   * MessageChannel; resolves once every node booted.
+   */
+  static async start(setup: NodeSetup, threads: number): Promise<NodeThreads> {
+    const members: GroupMember[] = [
+      ...Array.from({ length: setup.validators }, (_, i) => ({
+        index: i,
+        kind: 'validator' as const,
+        label: validatorLabel(i),
+      })),
+      ...Array.from({ length: setup.messagenodes }, (_, i) => ({
+        index: setup.validators + i,
+        kind: 'messagenode' as const,
+        label: messagenodeLabel(i),
+      })),
     ]
-    const ports: { peers: number[]; ports: MessagePort[] }[] = kinds.map(() => ({ peers: [], ports: [] }))
-    for (let i = 0; i < kinds.length; i++)
-      for (let j = i + 1; j < kinds.length; j++) {
+    const count = Math.max(1, Math.min(threads, members.length))
+    const threadOf = members.map((m) => m.index % count)
+    const links = Array.from({ length: count }, () => ({
+      peerThreads: [] as number[],
+      ports: [] as MessagePort[],
+    }))
+    for (let i = 0; i < count; i++)
+      for (let j = i + 1; j < count; j++) {
         const { port1, port2 } = new MessageChannel()
-        ports[i]!.peers.push(j)
-        ports[i]!.ports.push(port1)
-        ports[j]!.peers.push(i)
-        ports[j]!.ports.push(port2)
+        links[i]!.peerThreads.push(j)
+        links[i]!.ports.push(port1)
+        links[j]!.peerThreads.push(i)
+        links[j]!.ports.push(port2)
       }
-    const workers = kinds.map(([kind, label], index) => {
-      const workerData: NodeThreadData = {
-        index,
-        kind,
-        label,
+    const workers = links.map((link, thread) => {
+      const workerData: GroupThreadData = {
         setup,
-        ...ports[index]!,
-        reportBlocks: index === 0,
+        thread,
+        members: members.filter((m) => threadOf[m.index] === thread),
+        threadOf,
+        ...link,
+        reportBlocksOf: 0,
       }
-      return new Worker(new URL('./consensus-node-boot.mjs', import.meta.url), {
+      return new Worker(new URL('./consensus-group-boot.mjs', import.meta.url), {
         workerData,
-        transferList: ports[index]!.ports,
+        transferList: link.ports,
       })
     })
     await Promise.all(
@@ -161,23 +192,24 @@ class NodeThreads {
         (w) =>
           new Promise<void>((resolve, reject) => {
             w.once('error', reject)
-            w.on('message', (m: FromNode) => {
+            w.on('message', (m: FromGroup) => {
               if (m.t === 'booted') resolve()
             })
           }),
       ),
     )
-    return new NodeThreads(workers)
+    return new NodeThreads(workers, threadOf)
   }
 
   private ask(w: Worker, what: 'bound' | 'verifications'): Promise<number> {
     const rid = this.nextRid++
     return new Promise((resolve) => {
       this.answers.set(rid, resolve)
-      w.postMessage({ t: 'ask', rid, what } satisfies ToNode)
+      w.postMessage({ t: 'ask', rid, what } satisfies ToGroup)
     })
   }
 
+  /** Per thread: the fewest bindings any of its nodes holds. */
   async bound(): Promise<number[]> {
     return Promise.all(this.workers.map((w) => this.ask(w, 'bound')))
   }
@@ -193,7 +225,12 @@ class NodeThreads {
     const now = sharedNow()
     const ids = items.map((item) => itemId(item, this.sha256))
     for (const id of ids) this.submittedAt.set(id, now)
-    this.workers[validator]!.postMessage({ t: 'submit', items, ids } satisfies ToNode)
+    this.workers[this.threadOf[validator]!]!.postMessage({
+      t: 'submit',
+      validator,
+      items,
+      ids,
+    } satisfies ToGroup)
   }
 
   async stop(): Promise<void> {
@@ -202,7 +239,7 @@ class NodeThreads {
         (w) =>
           new Promise<void>((resolve) => {
             w.once('exit', () => resolve())
-            w.postMessage({ t: 'stop' } satisfies ToNode)
+            w.postMessage({ t: 'stop' } satisfies ToGroup)
           }),
       ),
     )
@@ -219,7 +256,7 @@ async function runConfig(
   const signer = createSodiumBackend()
   const sha256 = createNodeSha256()
   const accounts = accountKeys()
-  const nodes = await NodeThreads.start(config)
+  const nodes = await NodeThreads.start(config, config.threads ?? 2 * cores + 1)
   try {
     // Wait until every node holds every binding (they replicate like any message).
     const expected = config.validators * 4 + config.messagenodes * 5
