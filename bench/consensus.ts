@@ -455,13 +455,14 @@ export function printConsensusTable(bench: ConsensusBench, print: (line: string)
     lines.push(
       `n=4 at >= 50% of its ceiling: ${small.ratio >= 0.5 ? 'met' : 'NOT met'} (${(small.ratio * 100).toFixed(0)}%)`,
     )
-  const p50s = bench.results.map((r) => r.p50Ms)
-  lines.push(
-    `p50 <= 250 ms at half peak: ${p50s.every((p) => p <= 250) ? 'met' : 'NOT met'} (${p50s.map(fmt).join(', ')} ms)`,
-  )
+  const p50Verdict = (rs: readonly ConsensusBenchResult[]) =>
+    `${rs.every((r) => r.p50Ms <= 250) ? 'met' : 'NOT met'} (${rs.map((r) => fmt(r.p50Ms)).join(', ')} ms)`
+  const fours = bench.results.filter((r) => r.validators === 4)
+  if (fours.length > 0) lines.push(`p50 <= 250 ms at half peak, n=4: ${p50Verdict(fours)}`)
+  lines.push(`p50 <= 250 ms at half peak, every configuration: ${p50Verdict(bench.results)}`)
   if (small && big)
     lines.push(
-      `n=64 keeps >= 25% of the n=4 rate: ${big.peakTxPerSec >= 0.25 * small.peakTxPerSec ? 'met' : 'NOT met'} (${((big.peakTxPerSec / small.peakTxPerSec) * 100).toFixed(0)}%)`,
+      `n=64 keeps >= 25% of the n=4 rate: ${big.peakTxPerSec >= 0.25 * small.peakTxPerSec ? 'met' : 'NOT met'} (${((big.peakTxPerSec / small.peakTxPerSec) * 100).toFixed(0)}%; n=64's whole verification ceiling is ${((big.ceilingTxPerSec / small.peakTxPerSec) * 100).toFixed(0)}% of the n=4 rate)`,
     )
   for (const l of lines) print(`- ${l}`)
 }
