@@ -7,7 +7,7 @@
  * MessagePort per thread, with everything sent to that thread during a turn in one message (a
  * vote published to 63 peers there is copied once). The main thread submits transfers and hears
  * when the ones submitted to a validator are sealed at that validator. Started by
- * bench/consensus.ts (through consensus-group-boot.mjs).
+ * bench/consensus.ts (through thread-boot.mjs).
  */
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
 import type { ConsensusEvent } from '../src/core/consensus'
@@ -41,6 +41,8 @@ export interface GroupMember {
 }
 
 export interface GroupThreadData {
+  /** This module (bench/thread-boot.mjs loads it). */
+  readonly module: string
   readonly setup: NodeSetup
   readonly thread: number
   readonly members: readonly GroupMember[]

@@ -175,6 +175,7 @@ class NodeThreads {
       }
     const workers = links.map((link, thread) => {
       const workerData: GroupThreadData = {
+        module: new URL('./consensus-group.ts', import.meta.url).href,
         setup,
         thread,
         members: members.filter((m) => threadOf[m.index] === thread),
@@ -182,7 +183,7 @@ class NodeThreads {
         ...link,
         reportBlocksOf: 0,
       }
-      return new Worker(new URL('./consensus-group-boot.mjs', import.meta.url), {
+      return new Worker(new URL('./thread-boot.mjs', import.meta.url), {
         workerData,
         transferList: link.ports,
       })
