@@ -39,7 +39,10 @@ describe('LevelDB adapter: message values', () => {
     const legacy = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     await legacy.open({ createIfMissing: true })
     for (const n of [1, 2])
-      await legacy.put(`m!${author}!${String(n).padStart(10, '0')}`, JSON.stringify({ id: id(n), text: text(n) }))
+      await legacy.put(
+        `m!${author}!${String(n).padStart(10, '0')}`,
+        JSON.stringify({ id: id(n), text: text(n) }),
+      )
     await legacy.put(`h!${author}`, JSON.stringify({ sequence: 2, id: id(2) }))
     await legacy.close()
 

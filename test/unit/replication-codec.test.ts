@@ -95,13 +95,16 @@ describe('replication codec: sizes', () => {
 
   it('utf8Length is exact on ASCII text and on text with one non-ASCII unit at either end', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }), (s) => {
-        expect(utf8Length(s)).toBe(s.length)
-        for (const edge of ['\u0080', '\u07ff', '\u0800', '\ud800', '😀']) {
-          expect(utf8Length(edge + s)).toBe(encoder.encode(edge + s).length)
-          expect(utf8Length(s + edge)).toBe(encoder.encode(s + edge).length)
-        }
-      }),
+      fc.property(
+        fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }),
+        (s) => {
+          expect(utf8Length(s)).toBe(s.length)
+          for (const edge of ['\u0080', '\u07ff', '\u0800', '\ud800', '😀']) {
+            expect(utf8Length(edge + s)).toBe(encoder.encode(edge + s).length)
+            expect(utf8Length(s + edge)).toBe(encoder.encode(s + edge).length)
+          }
+        },
+      ),
       { numRuns: 300 },
     )
   })

@@ -143,7 +143,7 @@ export type CodecErrorCode = CodecError['code']
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-const NON_ASCII = /[^\x00-\x7f]/
+const NON_ASCII = /[\u0080-\uffff]/
 
 /** UTF-8 length of a string's code units, as TextEncoder encodes it (lone surrogates: 3 bytes, U+FFFD). */
 export function utf8Length(s: string): number {
