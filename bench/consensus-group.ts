@@ -21,6 +21,7 @@ import {
   createSodiumBackend,
   nativeSignedBytes,
 } from '../src/crypto/node'
+import { DEFAULT_TX_INTERVAL_MS } from '../src/runtime/tx-pacing'
 import type { Payload } from '../src/sim/network'
 import { type NodeHost, SimNode } from '../src/sim/node'
 import {
@@ -197,6 +198,10 @@ function run(data: GroupThreadData): void {
     // Delivery is reliable and ordered here: anti-entropy only as a backstop.
     syncIntervalMs: 10_000,
     keepEvents: false,
+    // Paced as a tab or the headless validator paces: at half load, unpaced clients made about
+    // two transfers per transaction message, a third more signature checks per transfer, and
+    // saturated the machine (p50 0.4 to 0.6 s against 0.1 s paced; docs/bench-history.md).
+    txIntervalMs: DEFAULT_TX_INTERVAL_MS,
     onEvent: (node, e) => {
       if (node.index === data.reportBlocksOf && e.type === 'executed')
         tell({ t: 'block', txs: e.results.length })

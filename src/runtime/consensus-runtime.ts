@@ -37,6 +37,7 @@ import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/sign
 import type { Digest } from '../core/merkle'
 import type { Clock } from '../net/replication/rate-limit'
 import type { FeedStore } from '../store/feed-store'
+import { DEFAULT_TX_INTERVAL_MS, txGroupDelay } from './tx-pacing'
 
 const log = createDebug('blockfin:runtime')
 
@@ -74,8 +75,7 @@ export interface ConsensusRuntimeOptions {
   readonly txIntervalMs?: number
 }
 
-/** Default pacing of transaction messages: adds at most this much to a transfer's latency. */
-export const DEFAULT_TX_INTERVAL_MS = 100
+export { DEFAULT_TX_INTERVAL_MS } from './tx-pacing'
 
 interface InboxEntry {
   readonly message: VerifiedMessage
@@ -266,9 +266,18 @@ export class ConsensusRuntime {
   private commitSubmissions(): void {
     if (this.committingSubmissions || this.submissions.length === 0) return
     const { clock } = this.deps
-    const wait = this.lastGroupAt + (this.options.txIntervalMs ?? DEFAULT_TX_INTERVAL_MS) - clock.now()
-    const waiting = this.submissions.reduce((n, s) => n + s.items.length, 0)
-    if (!this.stopped && wait > 0 && waiting < this.options.genesis.params.maxTxsPerMessage) {
+    const wait = txGroupDelay(
+      {
+        intervalMs: this.options.txIntervalMs ?? DEFAULT_TX_INTERVAL_MS,
+        maxTxsPerMessage: this.options.genesis.params.maxTxsPerMessage,
+      },
+      {
+        lastGroupAt: this.lastGroupAt,
+        waitingItems: this.submissions.reduce((n, s) => n + s.items.length, 0),
+      },
+      clock.now(),
+    )
+    if (!this.stopped && wait > 0) {
       if (this.pacing === undefined) {
         const handle = clock.setTimeout(() => {
           this.timers.delete(handle)

@@ -41,11 +41,25 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0
 }
 
+let finished = false
+// A seed whose run waits on something no event will ever settle empties the event loop with
+// main() still pending: that is a failure, not a silent exit 0.
+process.on('beforeExit', () => {
+  if (finished) return
+  finished = true
+  process.stderr.write(
+    'the simulator stopped with a seed unfinished (a run waited on a promise no event settles)\n',
+  )
+  process.exitCode = 2
+})
+
 main().then(
   (code) => {
+    finished = true
     process.exitCode = code
   },
   (e) => {
+    finished = true
     process.stderr.write(`${(e as Error).stack ?? e}\n`)
     process.exitCode = 2
   },

@@ -28,6 +28,7 @@ import type { Role, RoleKeyPair } from '../core/identity/roles'
 import type { AppModule } from '../core/ledger/module'
 import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
+import { txGroupDelay } from '../runtime/tx-pacing'
 import { FeedStore } from '../store/feed-store'
 import { createMemoryAdapter, MemoryDisk } from '../store/memory-adapter'
 import type { Endpoint, Payload } from './network'
@@ -61,6 +62,11 @@ export interface NodeHost {
   readonly keepEvents?: boolean
   /** Message ids and signed bytes (a bench uses the native one, as the live Node runtime does). */
   readonly hasher?: MessageHasher
+  /**
+   * Pacing of each validator's transaction messages, as in the live runtime
+   * (ConsensusRuntimeOptions.txIntervalMs). Default 0: every group at once.
+   */
+  readonly txIntervalMs?: number
   /** Hooks for invariants and Byzantine behaviour. */
   onEvent(node: SimNode, event: ConsensusEvent): void
   onPublished(node: SimNode, message: VerifiedMessage): void
@@ -97,6 +103,9 @@ export class SimNode implements Endpoint {
   behaviour: Behaviour | undefined
   private readonly submissions: { readonly items: readonly SignedItem[]; readonly resolve: () => void }[] = []
   private committingSubmissions = false
+  /** When the last group went to the core, and whether a paced group is waiting for its timer. */
+  private lastGroupAt = Number.NEGATIVE_INFINITY
+  private pacing = false
   restarts = 0
 
   constructor(
@@ -374,9 +383,11 @@ export class SimNode implements Endpoint {
   // ---------------------------------------------------------------- clients
 
   /**
-   * A client submits items to this validator; resolves once the core has taken them. Group commit,
+   * A client submits items to this validator; resolves once the core has taken them, or once they
+   * are held for pacing (a later event of the host hands them to the core). Group commit,
    * as in the live runtime: submissions that arrive while an earlier group is being checked go to
-   * the core together (one transaction message instead of one per submission).
+   * the core together (one transaction message instead of one per submission), paced as there
+   * when the host sets `txIntervalMs`.
    */
   submit(items: readonly SignedItem[]): Promise<void> {
     if (!this.up || !this.core || this.kind !== 'validator') return Promise.resolve()
@@ -388,9 +399,36 @@ export class SimNode implements Endpoint {
 
   private async commitSubmissions(): Promise<void> {
     if (this.committingSubmissions) return
+    if (this.pacing) {
+      for (const s of this.submissions) s.resolve() // held with the paced group
+      return
+    }
     this.committingSubmissions = true
     try {
       while (this.submissions.length > 0) {
+        const wait = txGroupDelay(
+          {
+            intervalMs: this.host.txIntervalMs ?? 0,
+            maxTxsPerMessage: this.host.genesis.params.maxTxsPerMessage,
+          },
+          {
+            lastGroupAt: this.lastGroupAt,
+            waitingItems: this.submissions.reduce((n, s) => n + s.items.length, 0),
+          },
+          this.host.now(),
+        )
+        if (wait > 0) {
+          // Held for pacing: the submitters need not wait for the timer (a simulator event awaits
+          // its submission, and the timer is a later event); the timer hands the group over.
+          for (const s of this.submissions) s.resolve()
+          this.pacing = true
+          this.host.after(wait, () => {
+            this.pacing = false
+            return this.commitSubmissions()
+          })
+          return
+        }
+        this.lastGroupAt = this.host.now()
         const group = this.submissions.splice(0)
         try {
           const epoch = this.epoch

@@ -63,6 +63,8 @@ export interface SimResult {
     readonly evidence: number
     readonly flagged: number
     readonly verified: number
+    /** Transaction messages the honest validators published (pacing makes fewer, fuller ones). */
+    readonly txMessages: number
   }
 }
 
@@ -122,6 +124,7 @@ export class World {
   readonly accounts: KeyPair[]
   /** Item id → who acknowledged it (an honest validator's durable append). */
   readonly acked = new Map<Digest, { node: number; at: number }>()
+  private txMessages = 0
   readonly postHealItems = new Set<Digest>()
   readonly decided = new Map<number, Digest>()
   /** Heights whose referenced messages and items were captured (at the first node to execute them). */
@@ -215,6 +218,7 @@ export class World {
       sha256: this.sha256,
       diskDelayMs: 1,
       syncIntervalMs: 100,
+      txIntervalMs: this.scenario.txIntervalMs ?? 0,
       onEvent: (node, event) => this.onEvent(node, event),
       onPublished: (node, message) => this.onPublished(node, message),
       onRejected: () => {},
@@ -283,7 +287,9 @@ export class World {
     if (!this.isHonest(node) || node.kind !== 'validator') return
     // A validator outside the set (the extra one, unless it stays added) has no feed that counts.
     if (node === this.extra && this.scenario.extraValidator !== 'added') return
-    for (const item of txItemsOf(message.value.content) ?? []) {
+    const items = txItemsOf(message.value.content)
+    if (items) this.txMessages++
+    for (const item of items ?? []) {
       const id = itemId(item as SignedItem)
       if (!this.acked.has(id)) this.acked.set(id, { node: node.index, at: this.scheduler.now })
     }
@@ -417,6 +423,7 @@ export class World {
         evidence: this.evidence.length,
         flagged: this.flagged.length,
         verified: this.backend.verified,
+        txMessages: this.txMessages,
       },
     }
   }

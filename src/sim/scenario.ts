@@ -30,6 +30,11 @@ export interface Scenario {
   readonly healAt: number
   readonly deadline: number
   readonly params: ConsensusParams
+  /**
+   * Pacing of the validators' transaction messages (NodeHost.txIntervalMs); default 0. Every
+   * other round of the themes paces, so crashes and faults also meet a held group.
+   */
+  readonly txIntervalMs?: number
 }
 
 export const SIM_PARAMS: ConsensusParams = {
@@ -45,6 +50,9 @@ export const SIM_PARAMS: ConsensusParams = {
   emptyBlocksAhead: 3,
   retainHeights: 64,
 }
+
+/** Pacing in the seeds that pace: longer than most gaps between the scenario's submissions. */
+const SIM_TX_INTERVAL_MS = 40
 
 const THEMES = [
   'calm',
@@ -91,6 +99,8 @@ export function scenarioFor(seed: number, prng: Prng): Scenario {
     healAt,
     deadline: healAt + 40_000,
     params: SIM_PARAMS,
+    // From the seed, not the PRNG: every other detail of a seed's scenario stays as it was.
+    txIntervalMs: Math.floor(seed / THEMES.length) % 2 === 0 ? 0 : SIM_TX_INTERVAL_MS,
   }
   const byzValidator = (behaviour: ValidatorBehaviour) => [{ index: prng.int(n), behaviour }]
   const byzMessagenode = (behaviour: MessagenodeBehaviour) => [{ index: prng.int(m), behaviour }]

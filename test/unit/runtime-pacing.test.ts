@@ -14,6 +14,7 @@ import {
   DEFAULT_TX_INTERVAL_MS,
   type SubmitOutcome,
 } from '../../src/runtime/consensus-runtime'
+import { txGroupDelay } from '../../src/runtime/tx-pacing'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter } from '../../src/store/memory-adapter'
 import { FakeClock } from '../net/fake-clock'
@@ -120,5 +121,18 @@ describe('pacing of transaction messages', () => {
     await runtime.stop()
     expect(await held.done).toEqual({ accepted: [], rejected: [{ code: 'RUNTIME_STOPPED' }] })
     expect(await txMessages()).toEqual([1])
+  })
+})
+
+describe('txGroupDelay (the rule the runtime and the simulator share)', () => {
+  const pacing = { intervalMs: 100, maxTxsPerMessage: 16 }
+  it('holds a group until the interval since the last one has passed', () => {
+    expect(txGroupDelay(pacing, { lastGroupAt: 1000, waitingItems: 1 }, 1030)).toBe(70)
+    expect(txGroupDelay(pacing, { lastGroupAt: 1000, waitingItems: 15 }, 1100)).toBe(0)
+  })
+  it('never holds a first group, a full message, or anything with an interval of 0', () => {
+    expect(txGroupDelay(pacing, { lastGroupAt: Number.NEGATIVE_INFINITY, waitingItems: 1 }, 5)).toBe(0)
+    expect(txGroupDelay(pacing, { lastGroupAt: 1000, waitingItems: 16 }, 1001)).toBe(0)
+    expect(txGroupDelay({ ...pacing, intervalMs: 0 }, { lastGroupAt: 1000, waitingItems: 1 }, 1001)).toBe(0)
   })
 })

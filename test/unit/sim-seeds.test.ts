@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { runSeed } from '../../src/sim/run'
+import { scenarioFor } from '../../src/sim/scenario'
 
 const SEEDS = 200
 const PER_TEST = 10
@@ -21,6 +22,18 @@ describe('simulator seeds', () => {
       expect(failures).toEqual([])
     })
   }
+
+  it('paces transaction messages: fewer, fuller ones, every transfer still acknowledged', {
+    timeout: 60_000,
+  }, async () => {
+    const withInterval = (txIntervalMs: number) =>
+      runSeed(0, { scenario: (seed, prng) => ({ ...scenarioFor(seed, prng), txIntervalMs }) })
+    const unpaced = await withInterval(0)
+    const paced = await withInterval(200)
+    expect([...unpaced.violations, ...paced.violations]).toEqual([])
+    expect(paced.stats.acked).toBe(unpaced.stats.acked)
+    expect(paced.stats.txMessages).toBeLessThan(unpaced.stats.txMessages)
+  })
 
   it('is deterministic: a seed replays to the same run', { timeout: 60_000 }, async () => {
     for (const seed of [3, 13]) {
