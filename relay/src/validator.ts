@@ -258,6 +258,7 @@ export async function startHeadlessValidator(
     return err({ code: 'P2P_FAILED', reason: (e as Error).message })
   }
   const networkKey = decodeBase64(network.value.key, 32)!
+  const signedBytesOf = nativeSignedBytes(networkKey)
   let wallet: Wallet | undefined
   const runtime = await ConsensusRuntime.start(
     {
@@ -272,14 +273,14 @@ export async function startHeadlessValidator(
       ed25519: deps.ed25519,
       app: app.value,
       clock: systemClock,
-      signedBytesOf: nativeSignedBytes(networkKey),
+      signedBytesOf,
       sha256,
     },
     // The wallet attaches before the replay: it lists the transfers sent before a restart too.
     (rt) => {
       wallet = createWallet(
         { keys: keys.value, networkKey },
-        { runtime: rt, ed25519: deps.ed25519, now: deps.now },
+        { runtime: rt, ed25519: deps.ed25519, now: deps.now, signedBytesOf },
       )
     },
   )

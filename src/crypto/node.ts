@@ -1,3 +1,4 @@
+import * as cryptoModule from 'node:crypto'
 import {
   createHash,
   createHmac,
@@ -83,6 +84,7 @@ interface Sodium {
   crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
   crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void
   crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void
+  crypto_auth(out: Uint8Array, input: Uint8Array, key: Uint8Array): void
 }
 
 const requireHere = createRequire(import.meta.url)
@@ -140,19 +142,57 @@ export function createSodiumBackend(): Ed25519Backend {
   }
 }
 
-/** Message hashing with node:crypto (OpenSSL): several times faster than pure JavaScript. */
+/** `crypto.hash` (Node 20.12+): a one-shot digest without a Hash object, half the cost on short inputs. */
+const oneShot = (
+  cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'buffer') => Buffer }
+).hash
+const NON_ASCII = /[\u0080-\uffff]/
+
+function sha256Of(data: string | Uint8Array): Buffer {
+  return oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest()
+}
+
+/**
+ * The network HMAC (HMAC-SHA-512 truncated to 32 bytes, SSB's sign-cap) of a text: libsodium's
+ * `crypto_auth` is exactly that function for a 32-byte key, and costs about 2.8 µs against 3.9 µs
+ * for a `createHmac` object on a 0.4 KB text; OpenSSL where the addon is missing.
+ */
+function networkHmacOf(networkKey: Uint8Array): (text: string) => Uint8Array {
+  const lib = loadSodium()
+  if (lib && networkKey.length === 32) {
+    const key = Buffer.from(networkKey)
+    return (text) => {
+      const out = new Uint8Array(32)
+      lib.crypto_auth(out, Buffer.from(text, 'utf8'), key)
+      return out
+    }
+  }
+  return (text) =>
+    new Uint8Array(createHmac('sha512', networkKey).update(text, 'utf8').digest().subarray(0, 32))
+}
+
+/** Message hashing with node:crypto (OpenSSL) and libsodium: several times faster than pure JavaScript. */
 export function createNodeHasher(): MessageHasher {
+  const hmacs = new Map<Uint8Array, (text: string) => Uint8Array>()
+  const hmacFor = (networkKey: Uint8Array) => {
+    let f = hmacs.get(networkKey)
+    if (!f) {
+      if (hmacs.size >= 16) hmacs.clear()
+      f = networkHmacOf(networkKey)
+      hmacs.set(networkKey, f)
+    }
+    return f
+  }
   return {
     name: 'node-crypto',
     async idHashes(texts) {
       // 'latin1' keeps the low byte of each UTF-16 unit: ssb-keys' Buffer.from(text, 'binary').
-      return texts.map((t) => new Uint8Array(createHash('sha256').update(t, 'latin1').digest()))
+      // For ASCII text (nearly every message) that is its UTF-8, which the one-shot digest takes.
+      return texts.map((t) => new Uint8Array(sha256Of(NON_ASCII.test(t) ? Buffer.from(t, 'latin1') : t)))
     },
     async signedBytes(unsignedTexts, networkKey) {
       if (!networkKey) return unsignedTexts.map((t) => new Uint8Array(Buffer.from(t, 'utf8')))
-      return unsignedTexts.map(
-        (t) => new Uint8Array(createHmac('sha512', networkKey).update(t, 'utf8').digest().subarray(0, 32)),
-      )
+      return unsignedTexts.map(hmacFor(networkKey))
     },
   }
 }
@@ -165,20 +205,20 @@ export function createNodeSha256(): Sha256 {
   return {
     name: 'node-crypto',
     bytes(...parts) {
+      if (parts.length === 1) return sha256Of(parts[0]!)
+      if (oneShot) return sha256Of(Buffer.concat(parts))
       const h = createHash('sha256')
       for (const p of parts) h.update(p)
       return h.digest()
     },
     text(text, prefix) {
-      const h = createHash('sha256')
-      if (prefix) h.update(prefix)
-      return h.update(text, 'utf8').digest()
+      if (!prefix) return sha256Of(text)
+      return createHash('sha256').update(prefix).update(text, 'utf8').digest()
     },
   }
 }
 
-/** The network HMAC (HMAC-SHA-512-256) of an item's unsigned text through Node's crypto. */
+/** The network HMAC (HMAC-SHA-512-256) of an item's unsigned text, natively. */
 export function nativeSignedBytes(networkKey: Uint8Array): SignedBytesOf {
-  return (text) =>
-    new Uint8Array(createHmac('sha512', networkKey).update(text, 'utf8').digest().subarray(0, 32))
+  return networkHmacOf(networkKey)
 }

@@ -23,7 +23,7 @@ import type { KeyPair } from '../core/identity/keys'
 import { deriveRoleKeys } from '../core/identity/roles'
 import type { TxResult } from '../core/ledger/module'
 import { checkTransfer, createTransfer, type PaymentsState, type Transfer } from '../core/ledger/payments'
-import { itemId, type SignedItem } from '../core/ledger/signed-item'
+import { itemId, type SignedBytesOf, type SignedItem } from '../core/ledger/signed-item'
 import type { Digest } from '../core/merkle'
 import { err, ok, type Result } from '../core/result'
 import type { ConsensusRuntime, RuntimeEvent } from './consensus-runtime'
@@ -83,7 +83,13 @@ export const MAX_HISTORY = 5000
 
 export function createWallet(
   options: { readonly keys: KeyPair; readonly networkKey: Uint8Array },
-  deps: { readonly runtime: ConsensusRuntime; readonly ed25519: Ed25519Backend; readonly now: () => number },
+  deps: {
+    readonly runtime: ConsensusRuntime
+    readonly ed25519: Ed25519Backend
+    readonly now: () => number
+    /** The network HMAC of `options.networkKey` from a native library, for signing transfers. */
+    readonly signedBytesOf?: SignedBytesOf
+  },
 ): Wallet {
   const { keys, networkKey } = options
   const { runtime } = deps
@@ -203,7 +209,12 @@ export function createWallet(
     const first = Math.max(lastNonce, account().nonce) + 1
     const items = await Promise.all(
       transfers.map(({ to, amount }, i) =>
-        createTransfer({ keys, to: to as FeedId, amount, nonce: first + i }, networkKey, deps.ed25519),
+        createTransfer(
+          { keys, to: to as FeedId, amount, nonce: first + i },
+          networkKey,
+          deps.ed25519,
+          deps.signedBytesOf,
+        ),
       ),
     )
     const outcome = await runtime.submit(items)

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 import { describe, expect, it } from 'vitest'
 import { idHashSync, signedBytesSync } from '../../src/core/feed/hasher'
-import { createNodeHasher } from '../../src/crypto/node'
+import { createNodeHasher, nativeSignedBytes } from '../../src/crypto/node'
 import { createWebCryptoHasher } from '../../src/crypto/webcrypto'
 import { checkHasherAgrees } from '../shared/hasher-agreement'
 
@@ -16,6 +16,13 @@ describe('message hashers give identical bytes', () => {
   it('node-crypto agrees with the pure-JavaScript reference', () => checkHasherAgrees(createNodeHasher()))
   it('WebCrypto (Node) agrees with the pure-JavaScript reference', () =>
     checkHasherAgrees(createWebCryptoHasher()))
+
+  it("the items' native network HMAC agrees with the reference", () => {
+    const key = Buffer.alloc(32, 7)
+    const native = nativeSignedBytes(key)
+    for (const text of ['{"a": 1}', 'héllo ✓ 🎉', '\ud800 lone', '', 'x'.repeat(5000)])
+      expect(native(text)).toEqual(signedBytesSync(text, key))
+  })
 
   it('the reference agrees with ssb-keys (ids, latin1 quirk) and libsodium crypto_auth (network HMAC)', () => {
     const key = Buffer.alloc(32, 5)

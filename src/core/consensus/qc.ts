@@ -43,6 +43,8 @@ export interface QcCheckContext {
   ownerOf(roleKey: FeedId, role: Role): FeedId | undefined
   setAt(height: number): MemberSet | undefined
   isConvicted?(owner: FeedId): boolean
+  /** The sha256 of the sigRoot (a native one in Node; the same bytes as the default). */
+  readonly sha256?: Sha256
 }
 
 /** The signature part of a signed message text, what the QC's sigRoot commits to. */
@@ -96,7 +98,10 @@ export function checkQuorumCertificate(
     owners.set(owner, id)
   }
   if (missing.length > 0) return err({ code: 'QC_VOTE_MISSING', ids: missing })
-  const expected = sigRootOf(qc.votes.map((id) => ctx.vote(id)!))
+  const expected = sigRootOf(
+    qc.votes.map((id) => ctx.vote(id)!),
+    ctx.sha256,
+  )
   if (expected !== qc.sigRoot) return err({ code: 'QC_SIG_ROOT_MISMATCH', expected })
   if (unbound) return err({ code: 'QC_UNBOUND_VOTER', id: unbound })
   for (const owner of owners.keys())

@@ -481,6 +481,7 @@ export class ConsensusView<S = unknown, T = unknown> {
       vote: (id) => this.voteMessages.get(id),
       ownerOf: (k, r) => this.directory.ownerOf(k, r),
       setAt: (h) => this.setAt(h),
+      sha256: this.sha256,
     })
     if (result.ok) return
     const e = result.error

@@ -12,7 +12,7 @@ import type { KeyPair } from '../identity/keys'
 import { type Digest, MerkleTextTree } from '../merkle'
 import { err, ok, type Result } from '../result'
 import type { AppCheckError, AppModule, TxResult } from './module'
-import { hasExactKeys, isPositiveSafeInteger, signItem } from './signed-item'
+import { hasExactKeys, isPositiveSafeInteger, type SignedBytesOf, signItem } from './signed-item'
 
 export interface Transfer {
   readonly type: 'transfer'
@@ -46,6 +46,8 @@ export function createTransfer(
   input: { keys: KeyPair; to: FeedId; amount: number; nonce: number },
   networkKey: Uint8Array | null,
   ed25519: Ed25519Backend,
+  /** The network HMAC from a native library (signItem). */
+  bytesOf?: SignedBytesOf,
 ): Promise<Transfer> {
   const unsigned = {
     type: 'transfer' as const,
@@ -54,7 +56,7 @@ export function createTransfer(
     amount: input.amount,
     nonce: input.nonce,
   }
-  return signItem(unsigned, input.keys, networkKey, ed25519)
+  return signItem(unsigned, input.keys, networkKey, ed25519, bytesOf)
 }
 
 /** Stateless check: exact keys in canonical order, ids, positive safe integers. */

@@ -17,14 +17,19 @@ export interface SignedItem {
   readonly signature: string
 }
 
-/** Signs `unsigned` (keys in their canonical order, no signature) with `keys`. */
+/**
+ * Signs `unsigned` (keys in their canonical order, no signature) with `keys`. `bytesOf`, the same
+ * network HMAC from a native library, saves the JavaScript one (a wallet signs every transfer).
+ */
 export async function signItem<T extends Record<string, unknown>>(
   unsigned: T,
   keys: KeyPair,
   networkKey: Uint8Array | null,
   ed25519: Ed25519Backend,
+  bytesOf?: SignedBytesOf,
 ): Promise<T & { signature: string }> {
-  const signature = await ed25519.sign(keys.seed, signedBytes(encodeCanonical(unsigned), networkKey))
+  const text = encodeCanonical(unsigned)
+  const signature = await ed25519.sign(keys.seed, bytesOf ? bytesOf(text) : signedBytes(text, networkKey))
   return { ...unsigned, signature: encodeSignature(signature) }
 }
 
