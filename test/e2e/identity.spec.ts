@@ -135,6 +135,8 @@ test('a bad identity file shows a clear error and changes nothing', async ({ pag
   await keepScreenshot(page, 'bad-identity-file')
   await page.reload()
   await expect(page.getByTestId('identity-id')).toHaveText(id)
+  // The feed panel loads its rows from IndexedDB after the identity shows: wait for them.
+  await expect(page.getByTestId('feed-text')).toHaveText(['kept'])
   expect((await feedRows(page)).map((r) => r.text)).toEqual(['kept'])
 })
 
