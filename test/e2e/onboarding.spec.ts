@@ -178,6 +178,8 @@ test('importing over an existing identity and cancelling keeps it', async ({ pag
   await expect(page.getByTestId('import-confirmation')).toHaveCount(0)
   await page.reload()
   await expect(page.getByTestId('identity-id')).toHaveText(id)
+  // The feed panel loads its rows from IndexedDB after the identity shows: wait for them.
+  await expect(page.getByTestId('feed-text')).toHaveText(['mine'])
   expect((await feedRows(page)).map((r) => r.text)).toEqual(['mine'])
 })
 
