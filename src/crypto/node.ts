@@ -12,6 +12,7 @@ import { createRequire } from 'node:module'
 import type { Ed25519Backend, VerifyRequest } from '../core/crypto/ed25519'
 import { passesEncodingRules } from '../core/crypto/ed25519-rule'
 import type { Sha256 } from '../core/crypto/hash'
+import { isAscii } from '../core/encoding/bytes'
 import type { MessageHasher } from '../core/feed/hasher'
 import type { SignedBytesOf } from '../core/ledger/signed-item'
 
@@ -146,7 +147,6 @@ export function createSodiumBackend(): Ed25519Backend {
 const oneShot = (
   cryptoModule as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'buffer') => Buffer }
 ).hash
-const NON_ASCII = /[\u0080-\uffff]/
 
 function sha256Of(data: string | Uint8Array): Buffer {
   return oneShot ? oneShot('sha256', data, 'buffer') : createHash('sha256').update(data).digest()
@@ -173,26 +173,16 @@ function networkHmacOf(networkKey: Uint8Array): (text: string) => Uint8Array {
 
 /** Message hashing with node:crypto (OpenSSL) and libsodium: several times faster than pure JavaScript. */
 export function createNodeHasher(): MessageHasher {
-  const hmacs = new Map<Uint8Array, (text: string) => Uint8Array>()
-  const hmacFor = (networkKey: Uint8Array) => {
-    let f = hmacs.get(networkKey)
-    if (!f) {
-      if (hmacs.size >= 16) hmacs.clear()
-      f = networkHmacOf(networkKey)
-      hmacs.set(networkKey, f)
-    }
-    return f
-  }
   return {
     name: 'node-crypto',
     async idHashes(texts) {
       // 'latin1' keeps the low byte of each UTF-16 unit: ssb-keys' Buffer.from(text, 'binary').
       // For ASCII text (nearly every message) that is its UTF-8, which the one-shot digest takes.
-      return texts.map((t) => new Uint8Array(sha256Of(NON_ASCII.test(t) ? Buffer.from(t, 'latin1') : t)))
+      return texts.map((t) => new Uint8Array(sha256Of(isAscii(t) ? t : Buffer.from(t, 'latin1'))))
     },
     async signedBytes(unsignedTexts, networkKey) {
       if (!networkKey) return unsignedTexts.map((t) => new Uint8Array(Buffer.from(t, 'utf8')))
-      return unsignedTexts.map(hmacFor(networkKey))
+      return unsignedTexts.map(networkHmacOf(networkKey))
     },
   }
 }

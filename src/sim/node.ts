@@ -397,12 +397,17 @@ export class SimNode implements Endpoint {
     })
   }
 
+  /**
+   * Answers the waiting submissions without handing them over: a simulator event awaits its
+   * submission, and the pacing timer that hands the group to the core is a later event.
+   */
+  private holdForPacing(): void {
+    for (const s of this.submissions) s.resolve()
+  }
+
   private async commitSubmissions(): Promise<void> {
     if (this.committingSubmissions) return
-    if (this.pacing) {
-      for (const s of this.submissions) s.resolve() // held with the paced group
-      return
-    }
+    if (this.pacing) return this.holdForPacing()
     this.committingSubmissions = true
     try {
       while (this.submissions.length > 0) {
@@ -418,9 +423,7 @@ export class SimNode implements Endpoint {
           this.host.now(),
         )
         if (wait > 0) {
-          // Held for pacing: the submitters need not wait for the timer (a simulator event awaits
-          // its submission, and the timer is a later event); the timer hands the group over.
-          for (const s of this.submissions) s.resolve()
+          this.holdForPacing()
           this.pacing = true
           this.host.after(wait, () => {
             this.pacing = false

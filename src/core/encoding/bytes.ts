@@ -3,6 +3,11 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export const utf8Encode = (text: string): Uint8Array => encoder.encode(text)
 
+const NON_ASCII = /[\u0080-\uffff]/
+
+/** True when every code unit is below 0x80 (a native scan: several times faster than a loop). */
+export const isAscii = (text: string): boolean => !NON_ASCII.test(text)
+
 /** Decodes UTF-8, returning undefined for invalid sequences instead of replacing them. */
 export function utf8Decode(bytes: Uint8Array): string | undefined {
   try {

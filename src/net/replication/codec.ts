@@ -5,6 +5,7 @@
  * message whose text alone does not fit is sent as `part` frames. Decoding never throws: bad input
  * gives a typed CodecError.
  */
+import { isAscii } from '../../core/encoding/bytes'
 import { MAX_MESSAGE_LENGTH, MAX_SEQUENCE } from '../../core/feed/message'
 import { type FeedId, isFeedId } from '../../core/identity/ids'
 import { err, ok, type Result } from '../../core/result'
@@ -143,12 +144,10 @@ export type CodecErrorCode = CodecError['code']
 const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-const NON_ASCII = /[\u0080-\uffff]/
-
 /** UTF-8 length of a string's code units, as TextEncoder encodes it (lone surrogates: 3 bytes, U+FFFD). */
 export function utf8Length(s: string): number {
   // Signed messages are almost always ASCII; the native scan is several times faster than the loop.
-  if (!NON_ASCII.test(s)) return s.length
+  if (isAscii(s)) return s.length
   let n = 0
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
