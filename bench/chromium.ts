@@ -1,14 +1,37 @@
 /** Builds bench/browser with Vite, serves it on loopback and runs it in Debian's Chromium. */
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright'
+import { type BrowserContext, chromium } from 'playwright'
 import sirv from 'sirv'
 import { build } from 'vite'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../scripts/chromium'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
+
+/**
+ * A Chromium with its own on-disk profile, as a user's browser has. A context from
+ * `browser.newContext()` is off the record: its IndexedDB lives in memory, so a figure measured
+ * there would leave the disk out. `close` ends the browser and deletes the profile.
+ */
+export async function launchTabBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  const profile = await mkdtemp(join(tmpdir(), 'blockfin-bench-profile-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    headless: true,
+  })
+  return {
+    context,
+    async close() {
+      await context.close()
+      await rm(profile, { recursive: true, force: true })
+    },
+  }
+}
 
 export async function runInChromium<T>(
   evaluate: (page: import('playwright').Page) => Promise<T>,
@@ -25,19 +48,15 @@ export async function runInChromium<T>(
   )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
-  })
+  const tab = await launchTabBrowser()
   try {
-    const page = await browser.newPage()
+    const page = await tab.context.newPage()
     page.on('pageerror', (e) => console.error('page error:', e.message))
     await page.goto(`http://127.0.0.1:${port}/index.html`)
     await page.waitForFunction(() => typeof (window as { runBench?: unknown }).runBench === 'function')
     return await evaluate(page)
   } finally {
-    await browser.close()
+    await tab.close()
     server.close()
   }
 }

@@ -11,6 +11,9 @@
  *   navigation until its Network panel shows every feed complete (the catch-up time is reported).
  * - tabToTab(n): one tab publishes n messages, another dials it over WebRTC (signaled through a
  *   relay that replicates with neither) and replicates them into IndexedDB.
+ *
+ * Every tab here is a Chromium of its own with an on-disk profile, so IndexedDB writes reach the
+ * disk as in a user's browser (an off-the-record context keeps IndexedDB in memory).
  */
 import '../src/node/polyfills'
 import { type ChildProcess, spawn } from 'node:child_process'
@@ -22,14 +25,13 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from 'playwright'
 import sirv from 'sirv'
 import { build } from 'vite'
 import { startRelay } from '../relay/src/relay'
 import { openLevelAdapter } from '../relay/src/store/level-adapter'
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../scripts/chromium'
 import { keyPairFromSeed } from '../src/core/identity/keys'
 import { createNodeBackend, createNodeHasher } from '../src/crypto/node'
+import { launchTabBrowser } from './chromium'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const repo = join(here, '..')
@@ -215,15 +217,14 @@ async function withBenchPages<T>(
   )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
-  })
+  // One browser per tab, each with its own on-disk profile (IndexedDB on disk).
+  const tabs: Awaited<ReturnType<typeof launchTabBrowser>>[] = []
   try {
     const list = []
     for (let i = 0; i < pages; i++) {
-      const page = await (await browser.newContext()).newPage()
+      const tab = await launchTabBrowser()
+      tabs.push(tab)
+      const page = await tab.context.newPage()
       page.on('pageerror', (e) => console.error('page error:', e.message))
       await page.goto(`http://127.0.0.1:${port}/index.html`)
       await page.waitForFunction(() => typeof (window as { netBench?: unknown }).netBench === 'object')
@@ -231,7 +232,7 @@ async function withBenchPages<T>(
     }
     return await run(list)
   } finally {
-    await browser.close()
+    for (const tab of tabs) await tab.close()
     server.close()
   }
 }
@@ -254,13 +255,9 @@ export async function relayToTab(count: number, report?: Report): Promise<number
 export async function tabCatchUp(count: number, report?: Report): Promise<number> {
   if (!existsSync(join(repo, 'dist', 'index.html'))) await build({ root: repo, logLevel: 'warn' })
   return withSeededRelay(count, async (relay) => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS,
-      headless: true,
-    })
+    const tab = await launchTabBrowser()
     try {
-      const page = await (await browser.newContext()).newPage()
+      const page = await tab.context.newPage()
       const expected = Object.entries(relay.feeds)
       const t0 = Date.now()
       await page.goto(relay.url)
@@ -282,7 +279,7 @@ export async function tabCatchUp(count: number, report?: Report): Promise<number
         `caught up in ${(ms / 1000).toFixed(1)} s`,
       )
     } finally {
-      await browser.close()
+      await tab.close()
     }
   })
 }
