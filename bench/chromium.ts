@@ -17,7 +17,12 @@ const here = fileURLToPath(new URL('.', import.meta.url))
  * `browser.newContext()` is off the record: its IndexedDB lives in memory, so a figure measured
  * there would leave the disk out. `close` ends the browser and deletes the profile.
  */
-export async function launchTabBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export interface TabBrowser {
+  readonly context: BrowserContext
+  close(): Promise<void>
+}
+
+export async function launchTabBrowser(): Promise<TabBrowser> {
   const profile = await mkdtemp(join(tmpdir(), 'blockfin-bench-profile-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,

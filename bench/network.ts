@@ -31,7 +31,7 @@ import { startRelay } from '../relay/src/relay'
 import { openLevelAdapter } from '../relay/src/store/level-adapter'
 import { keyPairFromSeed } from '../src/core/identity/keys'
 import { createNodeBackend, createNodeHasher } from '../src/crypto/node'
-import { launchTabBrowser } from './chromium'
+import { launchTabBrowser, type TabBrowser } from './chromium'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const repo = join(here, '..')
@@ -218,7 +218,7 @@ async function withBenchPages<T>(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   // One browser per tab, each with its own on-disk profile (IndexedDB on disk).
-  const tabs: Awaited<ReturnType<typeof launchTabBrowser>>[] = []
+  const tabs: TabBrowser[] = []
   try {
     const list = []
     for (let i = 0; i < pages; i++) {
