@@ -20,18 +20,15 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import sirv from 'sirv'
 import { build } from 'vite'
 import { startRelay } from '../relay/src/relay'
 import { openLevelAdapter } from '../relay/src/store/level-adapter'
 import { keyPairFromSeed } from '../src/core/identity/keys'
 import { createNodeBackend, createNodeHasher } from '../src/crypto/node'
-import { launchTabBrowser, type TabBrowser } from './chromium'
+import { buildAndServe, launchTabBrowser, type TabBrowser } from './chromium'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const repo = join(here, '..')
@@ -203,20 +200,7 @@ async function withBenchPages<T>(
   pages: number,
   run: (p: import('playwright').Page[]) => Promise<T>,
 ): Promise<T> {
-  const outDir = join(repo, '.bench-out', 'network-browser')
-  await build({
-    root: join(here, 'network-browser'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, target: 'es2022' },
-  })
-  const serve = sirv(outDir, { dev: true })
-  const server = createServer((req, res) =>
-    serve(req, res, () => {
-      res.writeHead(404).end()
-    }),
-  )
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const site = await buildAndServe(join(here, 'network-browser'), 'network-browser')
   // One browser per tab, each with its own on-disk profile (IndexedDB on disk).
   const tabs: TabBrowser[] = []
   try {
@@ -226,14 +210,14 @@ async function withBenchPages<T>(
       tabs.push(tab)
       const page = await tab.context.newPage()
       page.on('pageerror', (e) => console.error('page error:', e.message))
-      await page.goto(`http://127.0.0.1:${port}/index.html`)
+      await page.goto(`${site.origin}/index.html`)
       await page.waitForFunction(() => typeof (window as { netBench?: unknown }).netBench === 'object')
       list.push(page)
     }
     return await run(list)
   } finally {
     for (const tab of tabs) await tab.close()
-    server.close()
+    site.close()
   }
 }
 
