@@ -5,6 +5,7 @@
  */
 import type { FeedId } from '../core/identity/ids'
 import type { Result } from '../core/result'
+import type { ReplicationMetrics } from '../net/replication/metrics'
 import type { BlockRecord } from '../runtime/block-index'
 import type { RuntimeEvent } from '../runtime/consensus-runtime'
 import type { JoinError } from '../runtime/join-client'
@@ -32,6 +33,8 @@ export interface BlockfinAutomation {
   feeds(): { id: FeedId; sequence: number }[]
   /** Connections: relay and validators, transport (webrtc, circuit, websockets). */
   peers(): NetworkView['connections']
+  /** Replication counters: frames, bytes, messages received and stored, refusals by code, per peer. */
+  replication(): ReplicationMetrics | undefined
   /** The latest blocks this tab saw (highest first, at most 100): stage, transactions, results, QCs. */
   blocks(limit?: number): BlockRecord[]
   /** Joins with an invite link. */
@@ -71,6 +74,7 @@ export function installAutomation(parts: {
     feeds: () =>
       [...live().runtime.store.vectorClock()].map(([id, head]) => ({ id, sequence: head.sequence })),
     peers: () => parts.network()?.view().connections ?? [],
+    replication: () => parts.network()?.replication(),
     join: (link) => live().join(link),
     blocks: (limit = 20) => live().blocks.latest(limit),
     onEvent: (listener) => live().onEvent(listener),

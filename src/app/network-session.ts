@@ -35,6 +35,7 @@ import {
 } from '../net/libp2p/relay-address'
 import { type ReplicationHost, startReplicationHost } from '../net/libp2p/replication-host'
 import { createReplicationEngine, type ReplicationEngine } from '../net/replication/engine'
+import type { ReplicationMetrics } from '../net/replication/metrics'
 import { systemClock } from '../net/replication/rate-limit'
 import type { FeedStore } from '../store/feed-store'
 
@@ -103,6 +104,8 @@ export interface NetworkSessionDeps {
 
 export interface NetworkSession {
   view(): NetworkView
+  /** The replication engine's counters (frames, messages stored, duplicates, per peer). */
+  replication(): ReplicationMetrics
   subscribe(listener: (view: NetworkView) => void): () => void
   stop(): Promise<void>
 }
@@ -336,6 +339,7 @@ export async function startNetworkSession(
 
   return {
     view,
+    replication: () => engine.metrics(),
     subscribe(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
