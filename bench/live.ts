@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Page } from 'playwright'
 import { startRelay } from '../relay/src/relay'
 import { openLevelAdapter } from '../relay/src/store/level-adapter'
 import { type HeadlessValidator, startHeadlessValidator } from '../relay/src/validator'
@@ -18,6 +19,7 @@ import type { Digest } from '../src/core/merkle'
 import { createNodeHasher } from '../src/crypto/node'
 import { createVerifyPool } from '../src/crypto/node-verify-pool'
 import type { SentTransfer } from '../src/runtime/wallet'
+import { type CpuUse, cpuBetween, formatCpuUse, sampleCpu } from './cpu'
 import { medianRun } from './median'
 
 export interface LiveResult {
@@ -33,6 +35,25 @@ export interface LiveResult {
   readonly peakRange?: readonly [number, number]
   /** Lowest and highest p50 at half peak over those runs (where the median is taken by p50). */
   readonly p50Range?: readonly [number, number]
+  /** The tabs only: what their latency is made of. */
+  readonly tabs?: TabsDetail
+}
+
+/** Where the tabs' submit-to-sealed time goes: low load against half peak, CPU, stages of a block. */
+export interface TabsDetail {
+  readonly lowLoad: { readonly txPerSec: number; readonly p50Ms: number; readonly cpu?: CpuUse }
+  /** Cores the whole setup used at half peak (undefined without /proc). */
+  readonly halfPeakCpu?: CpuUse
+  /** Medians over the blocks assembled at half peak, as the first tab saw them (ms). */
+  readonly stages: {
+    readonly blocks: number
+    readonly toPrecommitted: number
+    readonly toCommitted: number
+    readonly toSealed: number
+    /** Between two blocks' assembled messages. */
+    readonly blockGap: number
+    readonly txPerBlock: number
+  }
 }
 
 /**
@@ -240,6 +261,79 @@ export function printLiveTable(
     print(
       `- tabs p50 submit-to-sealed <= 250 ms at half peak: ${tabs.p50Ms <= 250 ? 'met' : 'NOT met'} (${fmt(tabs.p50Ms)} ms)`,
     )
+  const detail = tabs?.tabs
+  if (detail) {
+    const { lowLoad, halfPeakCpu, stages } = detail
+    print(
+      `- tabs at ${lowLoad.txPerSec} tx/s in all: p50 ${fmt(lowLoad.p50Ms)} ms${lowLoad.cpu ? `; the machine used ${formatCpuUse(lowLoad.cpu)}` : ''}`,
+    )
+    if (halfPeakCpu) print(`- tabs at half peak: the machine used ${formatCpuUse(halfPeakCpu)}`)
+    print(
+      `- a block at half peak, as the first tab saw it (medians of ${stages.blocks}): assembled → precommitted ${fmt(stages.toPrecommitted)} ms → committed ${fmt(stages.toCommitted)} ms → sealed ${fmt(stages.toSealed)} ms; one every ${fmt(stages.blockGap)} ms, ${fmt(stages.txPerBlock)} transfers each`,
+    )
+  }
+}
+
+/** Transfers per second, over all four tabs, of the tabs' low-load phase. */
+const LOW_LOAD_TX_PER_SEC = 8
+
+/**
+ * Open loop in every tab at `ratePerTab` for `seconds`, through `window.blockfin.submitTransfers`;
+ * the latencies (submitted → sealed at the submitting tab, on its clock) of the transfers sent after
+ * the first second, sorted, and when that second ended on the first tab's clock.
+ */
+async function openLoopInTabs(
+  pages: readonly Page[],
+  ids: readonly string[],
+  ratePerTab: number,
+  seconds: number,
+): Promise<{ latencies: number[]; startedAt: number }> {
+  const results = await Promise.all(
+    pages.map((p, i) =>
+      p.evaluate(
+        async ([to, rate, seconds]) => {
+          const api = window.blockfin!
+          const start = Date.now()
+          const ids: string[] = []
+          let sent = 0
+          while (Date.now() < start + (seconds + 1) * 1000) {
+            const due = Math.floor(((Date.now() - start) / 1000) * rate!)
+            if (due > sent) {
+              const r = await api.submitTransfers(
+                Array.from({ length: due - sent }, () => ({ to: to!, amount: 1 })),
+              )
+              sent = due
+              if (r.ok && Date.now() - start > 1000) ids.push(...r.value.map((t) => t.id))
+            }
+            await new Promise((r) => setTimeout(r, 10))
+          }
+          const deadline = Date.now() + 30_000
+          const byId = () =>
+            new Map<string, typeof api.transfers extends () => readonly (infer T)[] ? T : never>(
+              api.transfers().map((t) => [t.id, t]),
+            )
+          while (Date.now() < deadline) {
+            const m = byId()
+            if (ids.every((id) => m.get(id)?.status.stage === 'sealed')) break
+            await new Promise((r) => setTimeout(r, 50))
+          }
+          const m = byId()
+          return {
+            startedAt: start + 1000,
+            latencies: ids.flatMap((id) => {
+              const t = m.get(id)
+              return t && t.status.stage === 'sealed' ? [t.status.at - t.submittedAt] : []
+            }),
+          }
+        },
+        [ids[(i + 1) % ids.length], ratePerTab, seconds] as const,
+      ),
+    ),
+  )
+  return {
+    latencies: results.flatMap((r) => r.latencies).sort((a, b) => a - b),
+    startedAt: results[0]!.startedAt,
+  }
 }
 
 /**
@@ -248,10 +342,11 @@ export function printLiveTable(
  * tab's own (submitted → sealed at the submitting tab, both on the tab's clock).
  */
 export async function runLiveTabsBench(
-  options: { peakSeconds?: number; halfSeconds?: number; window?: number } = {},
+  options: { peakSeconds?: number; halfSeconds?: number; lowSeconds?: number; window?: number } = {},
 ): Promise<LiveResult> {
   const peakSeconds = options.peakSeconds ?? 6
   const halfSeconds = options.halfSeconds ?? 5
+  const lowSeconds = options.lowSeconds ?? 5
   const inFlightTarget = options.window ?? 400
   const { chromium } = await import('playwright')
   const { CHROMIUM_ARGS, CHROMIUM_PATH } = await import('../scripts/chromium')
@@ -317,6 +412,19 @@ export async function runLiveTabsBench(
       )
       if (allActive.every(Boolean)) break
     }
+    // Low load first, on a machine that has just settled: the latency of the path itself.
+    const lowBefore = sampleCpu()
+    const lowStarted = performance.now()
+    const low = await openLoopInTabs(pages, ids, LOW_LOAD_TX_PER_SEC / pages.length, lowSeconds)
+    const lowAfter = sampleCpu()
+    const lowLoad: TabsDetail['lowLoad'] = {
+      txPerSec: LOW_LOAD_TX_PER_SEC,
+      p50Ms: low.latencies[Math.floor(low.latencies.length / 2)] ?? Number.NaN,
+      ...(lowBefore && lowAfter
+        ? { cpu: cpuBetween(lowBefore, lowAfter, (performance.now() - lowStarted) / 1000) }
+        : {}),
+    }
+    await sleep(1000)
     // Peak: closed loop in every tab; count what seals in the window.
     const perTab = Math.floor(inFlightTarget / pages.length)
     const sealedCounts = await Promise.all(
@@ -357,60 +465,44 @@ export async function runLiveTabsBench(
     )
     const peakTxPerSec = sealedCounts.reduce((a, b) => a + b, 0) / peakSeconds
     await sleep(3000)
-    // Half of it, open loop, in every tab; latency = sealed at - submitted at, on the tab's clock.
+    // Half of it, open loop, in every tab.
     const ratePerTab = Math.max(1, peakTxPerSec / 2 / pages.length)
-    const latencies = (
-      await Promise.all(
-        pages.map((p, i) =>
-          p.evaluate(
-            async ([to, rate, seconds]) => {
-              const api = window.blockfin!
-              const start = Date.now()
-              const ids: string[] = []
-              let sent = 0
-              while (Date.now() < start + (seconds + 1) * 1000) {
-                const due = Math.floor(((Date.now() - start) / 1000) * rate!)
-                if (due > sent) {
-                  const r = await api.submitTransfers(
-                    Array.from({ length: due - sent }, () => ({ to: to!, amount: 1 })),
-                  )
-                  sent = due
-                  if (r.ok && Date.now() - start > 1000) ids.push(...r.value.map((t) => t.id))
-                }
-                await new Promise((r) => setTimeout(r, 10))
-              }
-              const deadline = Date.now() + 30_000
-              const byId = () =>
-                new Map<string, typeof api.transfers extends () => readonly (infer T)[] ? T : never>(
-                  api.transfers().map((t) => [t.id, t]),
-                )
-              while (Date.now() < deadline) {
-                const m = byId()
-                if (ids.every((id) => m.get(id)?.status.stage === 'sealed')) break
-                await new Promise((r) => setTimeout(r, 50))
-              }
-              const m = byId()
-              return ids.flatMap((id) => {
-                const t = m.get(id)
-                return t && t.status.stage === 'sealed' ? [t.status.at - t.submittedAt] : []
-              })
-            },
-            [ids[(i + 1) % 4], ratePerTab, halfSeconds] as const,
-          ),
-        ),
-      )
-    )
-      .flat()
-      .sort((a, b) => a - b)
+    const before = sampleCpu()
+    const halfStarted = performance.now()
+    const half = await openLoopInTabs(pages, ids, ratePerTab, halfSeconds)
+    const after = sampleCpu()
+    const halfPeakCpu =
+      before && after ? cpuBetween(before, after, (performance.now() - halfStarted) / 1000) : undefined
+    const stages = await pages[0]!.evaluate((since) => {
+      const blocks = window
+        .blockfin!.blocks(100)
+        .filter((b) => b.at.assembled !== null && b.at.assembled >= since && b.at.sealed !== null)
+        .sort((x, y) => x.height - y.height)
+      const median = (values: number[]) => {
+        const sorted = values.filter((v) => Number.isFinite(v)).sort((x, y) => x - y)
+        return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!
+      }
+      const span = (f: (b: (typeof blocks)[number]) => number | null) =>
+        median(blocks.map((b) => f(b) ?? Number.NaN))
+      return {
+        blocks: blocks.length,
+        toPrecommitted: span((b) => b.at.precommitted! - b.at.assembled!),
+        toCommitted: span((b) => b.at.committed! - b.at.precommitted!),
+        toSealed: span((b) => b.at.sealed! - b.at.committed!),
+        blockGap: median(blocks.slice(1).map((b, i) => b.at.assembled! - blocks[i]!.at.assembled!)),
+        txPerBlock: median(blocks.map((b) => b.transactions.length)),
+      }
+    }, half.startedAt)
     const pct = (q: number) =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
+      half.latencies[Math.min(half.latencies.length - 1, Math.floor(q * half.latencies.length))] ?? Number.NaN
     return {
       label: 'relay + 4 Chromium tabs (loopback, relay process, real app)',
       validators: 5,
       peakTxPerSec,
       p50Ms: pct(0.5),
       p99Ms: pct(0.99),
-      halfLoadTxPerSec: latencies.length / halfSeconds,
+      halfLoadTxPerSec: half.latencies.length / halfSeconds,
+      tabs: { lowLoad, halfPeakCpu, stages },
     }
   } finally {
     await browser.close()

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   // Each in a fresh process: not on the heap the suites above left (bench/isolated.ts).
   const consensus = await runIsolated('consensus', quick)
   printConsensusTable(consensus, console.log)
-  const live = quick ? { peakSeconds: 3, halfSeconds: 2 } : {}
+  const live = quick ? { peakSeconds: 3, halfSeconds: 2, lowSeconds: 2 } : {}
   printLiveTable(
     [
       await runIsolated('live-headless', quick),
