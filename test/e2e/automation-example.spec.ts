@@ -78,5 +78,13 @@ test.describe('automation example: N validators driven through window.blockfin',
     for (const p of pages)
       await expect.poll(() => p.evaluate(() => window.blockfin!.balances())).toEqual(balances)
     for (const p of pages) expect(await stateOf(p)).toBe('active')
+    // The replication counters: the blocks reached this tab as stored messages, over its sessions.
+    const counters = await pages[0]!.evaluate(() => {
+      const m = window.blockfin!.replication()!
+      return { stored: m.messagesStored, peers: Object.keys(m.perPeer).length, rejected: m.messagesRejected }
+    })
+    expect(counters.stored).toBeGreaterThan(0)
+    expect(counters.peers).toBeGreaterThan(0)
+    expect(counters.rejected).toEqual({})
   })
 })
