@@ -16,6 +16,7 @@ import { medianRun } from './median'
 import { relayToTab, relayToValidator, tabCatchUp, tabToTab } from './network'
 import { runNodeFeedBench } from './node'
 import { runReplicationBench } from './replication'
+import { printTabCost, runTabCostBench } from './tab-cost'
 
 const quick = process.argv.includes('--quick')
 const COUNT = quick ? 2000 : 20_000
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     consensus.results.find((r) => r.validators === 4 && r.messagenodes === 1)?.peakTxPerSec,
     console.log,
   )
+  printTabCost(await runTabCostBench(quick ? { seconds: 4 } : {}), console.log)
   const browser = await runInChromium((page) => page.evaluate((n) => window.runBench(n), COUNT))
   printFeedTable('Chromium tab', browser, 0.6)
   await runAndPrintAppBench(quick, console.log)
