@@ -4,8 +4,9 @@
  * class runs in the tab (IndexedDB), the headless Node validator and the relay (LevelDB).
  *
  * - Start: replay the store into a fresh core (own role feeds first), then follow the store: every
- *   message it accepts (from replication or from this node's own publishing) goes to the core, in
- *   store order, through one serial queue.
+ *   message it accepts goes to the core, in store order, through one serial queue; a received one
+ *   as soon as it passed every check (its durable write need not hold up a vote), this node's own
+ *   publishes once durable.
  * - Outputs: `publish` is signed and appended (durable before replication sees it: replication
  *   sends what the store holds); `set-timer` goes to the clock; `event`s go to listeners.
  * - Submissions: items are checked (shape and signature, in one batch) before the core sees them;
@@ -398,12 +399,31 @@ export class ConsensusRuntime {
     const { store } = this.deps
     // Follow first, so nothing appended while replaying is missed; replay reads up to a snapshot
     // taken after subscribing, and followed messages at or below it are skipped.
+    // Received messages come once checked (before their durable write: the core only reads them)
+    // and again once durable; own publishes only once durable. Each goes to the core once, in
+    // feed order: the highest sequence handed over per feed says what is new.
+    const handed = new Map<FeedId, number>()
+    const take = (messages: readonly VerifiedMessage[]) => {
+      const fresh = messages.filter((m) => {
+        const { author, sequence } = m.value
+        if (sequence <= (handed.get(author) ?? 0)) return false
+        handed.set(author, sequence)
+        return true
+      })
+      if (fresh.length > 0) this.follow(fresh)
+    }
     const pending: VerifiedMessage[][] = []
     let live = false
-    this.unsubscribe = store.subscribe((messages) => {
+    const onMessages = (messages: readonly VerifiedMessage[]) => {
       if (!live) pending.push([...messages])
-      else this.follow(messages)
-    })
+      else take(messages)
+    }
+    const unsubscribeDurable = store.subscribe(onMessages)
+    const unsubscribeAccepted = store.subscribeAccepted(onMessages)
+    this.unsubscribe = () => {
+      unsubscribeDurable()
+      unsubscribeAccepted()
+    }
     const snapshot = store.vectorClock()
     const own = new Set<string>([this.owner, ...Object.values(this.options.keys.roles).map((k) => k.id)])
     const feeds = [...snapshot.keys()].sort((a, b) => Number(own.has(b)) - Number(own.has(a)))
@@ -429,10 +449,8 @@ export class ConsensusRuntime {
       await this.carryOut(outputs, false)
     })
     live = true
-    for (const batch of pending) {
-      const fresh = batch.filter((m) => m.value.sequence > (snapshot.get(m.value.author)?.sequence ?? 0))
-      if (fresh.length > 0) this.follow(fresh)
-    }
+    for (const [feed, head] of snapshot) handed.set(feed, head.sequence)
+    for (const batch of pending) take(batch)
   }
 
   /**

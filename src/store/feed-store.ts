@@ -19,7 +19,7 @@ import {
 import { type FeedId, messageIdFromHash } from '../core/identity/ids'
 import type { KeyPair } from '../core/identity/keys'
 import { err, ok, type Result } from '../core/result'
-import type { FeedStorageAdapter, HeadRecord, MessageRecord } from './adapter'
+import type { FeedStorageAdapter, MessageRecord } from './adapter'
 import { TailCache } from './tail-cache'
 
 const log = createDebug('blockfin:store')
@@ -75,13 +75,33 @@ type JobInput = DistributiveOmit<Job, 'resolve'>
 
 export type AppendListener = (messages: readonly VerifiedMessage[]) => void
 
+/** Checked messages waiting for one durable write, with the jobs they answer. */
+interface CommitGroup {
+  readonly records: MessageRecord[]
+  readonly heads: Map<FeedId, FeedHead>
+  readonly evidence: ForkEvidence[]
+  readonly answers: [Job, AppendOutcome][]
+  readonly added: VerifiedMessage[]
+  /** The store's epoch when checked: a failed write ends the epoch, and later groups fail unwritten. */
+  readonly epoch: number
+}
+
 /**
  * Signed append-only feeds over any storage adapter. Every message is validated (shape, bytes,
  * signature, sequence, previous) before it is stored; nothing is acknowledged before it is durable.
- * Appends queue up and are group-committed: one signature batch and one durable write per batch.
+ * Appends queue up in batches: one signature batch each, then the chain rules in order against
+ * the heads including what is checked but not yet durable, and the checked batches go to disk
+ * together, one durable write for all that gathered while the previous write ran.
  */
 export class FeedStore {
   private readonly heads = new Map<FeedId, FeedHead>()
+  /** Heads and texts of messages that passed every check and wait for their durable write. */
+  private readonly pendingHeads = new Map<FeedId, FeedHead>()
+  private readonly pendingTexts = new Map<string, string>()
+  private readonly acceptListeners = new Set<AppendListener>()
+  private filling: CommitGroup | null = null
+  private committing: Promise<void> | null = null
+  private epoch = 0
   private readonly forked = new Set<FeedId>()
   private readonly evidenceKeys = new Set<string>()
   private readonly evidenceList: ForkEvidence[] = []
@@ -185,9 +205,21 @@ export class FeedStore {
     return () => this.listeners.delete(listener)
   }
 
+  /**
+   * Called with received messages (not this store's own publishes) once they passed every check,
+   * before their durable write: a consumer that only reads them (a consensus core counting votes)
+   * need not wait for the disk. In feed order, each once per acceptance; a write that fails drops
+   * them again, so the same messages can be accepted a second time once they are sent again.
+   */
+  subscribeAccepted(listener: AppendListener): () => void {
+    this.acceptListeners.add(listener)
+    return () => this.acceptListeners.delete(listener)
+  }
+
   async close(): Promise<void> {
     this.closed = true
     await this.draining
+    while (this.committing) await this.committing
     await this.deps.adapter.close()
   }
 
@@ -204,21 +236,21 @@ export class FeedStore {
       // Yield once, so that every job enqueued in the same synchronous run (append's map, a burst
       // of publishes) joins the first batch instead of the first job committing alone.
       await Promise.resolve()
-      // A two-stage pipeline: batch k+1 is decoded and signature-checked (stateless, the costly
-      // part) while batch k applies the chain rules and waits for its durable write.
-      let applying: Promise<void> = Promise.resolve()
-      // Jobs can arrive while the last batch applies: look again after it, and stop only when the
+      // A pipeline: batch k + 1 is decoded and signature-checked (stateless, the costly part)
+      // while batch k goes through the chain rules; the durable writes run behind both.
+      let checking: Promise<void> = Promise.resolve()
+      // Jobs can arrive while the last batch is checked: look again after it, and stop only when the
       // queue is empty with nothing in flight (no await between that check and `draining = null`).
       for (;;) {
         while (this.queue.length > 0) {
           const jobs = this.queue.splice(0, this.maxBatch)
           const prepared = this.prepare(jobs)
-          const previous = applying
-          applying = (async () => {
+          const previous = checking
+          checking = (async () => {
             try {
               const batch = await prepared
               await previous
-              await this.apply(batch)
+              await this.check(batch)
             } catch (e) {
               // A storage read (duplicate or fork check: IndexedDB closed under us, a disk error) or
               // a signing call threw before the commit. Answer every job of the batch instead of
@@ -230,7 +262,7 @@ export class FeedStore {
           })()
           await previous
         }
-        await applying
+        await checking
         if (this.queue.length === 0) break
       }
     } finally {
@@ -288,30 +320,39 @@ export class FeedStore {
     return { jobs, outcomes, decoded }
   }
 
-  /** Stage 2, in batch order: chain rules against current heads, signing own messages, one durable write. */
-  private async apply({ jobs, outcomes, decoded }: PreparedBatch): Promise<void> {
+  /**
+   * Stage 2, in batch order: the chain rules against the heads including checked messages not yet
+   * durable, signing own messages; the batch then joins the next durable write.
+   */
+  private async check({ jobs, outcomes, decoded }: PreparedBatch): Promise<void> {
     const { networkKey } = this.options
     if (this.headsStale) {
-      // Never sign a sequence twice: a write that reported failure may still have landed.
+      // Never sign a sequence twice: a write that reported failure may still have landed. Writes
+      // still in flight settle first (later ones fail unwritten: their epoch is over).
+      while (this.committing) await this.committing
       const stored = await this.deps.adapter.readHeads() // if this throws, the batch fails and heads stay
       this.heads.clear()
       for (const h of stored) this.heads.set(h.author, { sequence: h.sequence, id: h.id })
       this.headsStale = false
     }
+    const epoch = this.epoch
     // 3. Apply the chain rules in arrival order against heads that include this batch.
     const working = new Map<FeedId, FeedHead>()
     const pending = new Map<string, string>()
     const records: MessageRecord[] = []
     const evidence: ForkEvidence[] = []
-    const headOf = (a: FeedId) => working.get(a) ?? this.heads.get(a)
+    const headOf = (a: FeedId) => working.get(a) ?? this.pendingHeads.get(a) ?? this.heads.get(a)
     const textAt = async (a: FeedId, s: number) =>
-      pending.get(`${a}:${s}`) ?? (await this.deps.adapter.readMessage(a, s))
+      pending.get(`${a}:${s}`) ??
+      this.pendingTexts.get(`${a}:${s}`) ??
+      (await this.deps.adapter.readMessage(a, s))
     const accept = (message: VerifiedMessage) => {
       const { author, sequence } = message.value
       working.set(author, { sequence, id: message.id })
       pending.set(`${author}:${sequence}`, message.text)
       records.push({ author, sequence, id: message.id, text: message.text })
     }
+    const received: VerifiedMessage[] = []
     for (const job of jobs) {
       if (job.kind === 'publish') {
         const head = headOf(job.keys.id) ?? null
@@ -332,6 +373,7 @@ export class FeedStore {
       if (sequence === headSequence + 1) {
         if (previous === (head ? head.id : null)) {
           accept(d)
+          received.push(d)
           outcomes.set(job, ok(d))
         } else {
           const ours = (await textAt(author, headSequence))!
@@ -350,38 +392,102 @@ export class FeedStore {
         }
       }
     }
-    // 4. One durable write; acknowledge only after it.
-    if (records.length > 0 || evidence.length > 0) {
-      const heads: HeadRecord[] = [...working].map(([author, h]) => ({
-        author,
-        sequence: h.sequence,
-        id: h.id,
-      }))
-      try {
-        await this.deps.adapter.commit({ messages: records, heads, evidence })
-      } catch (e) {
-        const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
-        // Accepted messages and forks whose evidence was to be written are not durable: say so.
-        for (const job of jobs) {
-          const o = outcomes.get(job)
-          if (!o || o.ok || o.error.code === 'FEED_FORK') outcomes.set(job, failure)
+    if (epoch !== this.epoch) {
+      // A write failed while this batch was checked against its messages: nothing here is sure.
+      const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: 'an earlier write failed' })
+      for (const job of jobs) {
+        const o = outcomes.get(job)!
+        job.resolve(o.ok || o.error.code === 'FEED_FORK' ? failure : o)
+      }
+      return
+    }
+    for (const [author, h] of working) this.pendingHeads.set(author, h)
+    for (const r of records) this.pendingTexts.set(`${r.author}:${r.sequence}`, r.text)
+    if (!this.filling)
+      this.filling = {
+        records: [],
+        heads: new Map(),
+        evidence: [],
+        answers: [],
+        added: [],
+        epoch: this.epoch,
+      }
+    const group = this.filling
+    group.records.push(...records)
+    for (const [author, h] of working) group.heads.set(author, h)
+    group.evidence.push(...evidence)
+    for (const job of jobs) group.answers.push([job, outcomes.get(job)!])
+    for (const o of outcomes.values()) if (o.ok) group.added.push(o.value)
+    this.committing ??= this.writeGroups()
+    if (received.length > 0)
+      for (const listener of this.acceptListeners) {
+        try {
+          listener(received)
+        } catch (e) {
+          log('accept listener threw: %O', e)
         }
-        for (const job of jobs) job.resolve(outcomes.get(job)!)
+      }
+  }
+
+  /** Stage 3, in order: one durable write per group; acknowledge only after it. */
+  private async writeGroups(): Promise<void> {
+    await Promise.resolve() // let the check that started this finish filling its group
+    while (this.filling) {
+      const group = this.filling
+      this.filling = null
+      await this.writeGroup(group)
+    }
+    this.committing = null
+  }
+
+  private async writeGroup(group: CommitGroup): Promise<void> {
+    const { records, heads, evidence, answers } = group
+    const answer = (failure?: AppendOutcome) => {
+      for (const [job, outcome] of answers)
+        job.resolve(failure && (outcome.ok || outcome.error.code === 'FEED_FORK') ? failure : outcome)
+    }
+    if (group.epoch !== this.epoch) {
+      // Checked against messages of a write that failed: it never goes to disk.
+      answer(err({ code: 'STORE_WRITE_FAILED', reason: 'an earlier write of this batch failed' }))
+      return
+    }
+    if (records.length > 0 || evidence.length > 0) {
+      try {
+        await this.deps.adapter.commit({
+          messages: records,
+          heads: [...heads].map(([author, h]) => ({ author, sequence: h.sequence, id: h.id })),
+          evidence,
+        })
+      } catch (e) {
+        // Accepted messages and forks whose evidence was to be written are not durable: say so,
+        // and fail the group checked against them too (it is never written).
+        const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
+        answer(failure)
+        const next = this.filling
+        this.filling = null
+        if (next)
+          for (const [job, o] of next.answers) job.resolve(o.ok || o.error.code === 'FEED_FORK' ? failure : o)
+        this.epoch++
+        this.pendingHeads.clear()
+        this.pendingTexts.clear()
         this.headsStale = true
         return
       }
-      for (const [author, h] of working) this.heads.set(author, h)
-      for (const r of records) this.tail.add(r.author, r.sequence, r.text)
+      for (const [author, h] of heads) {
+        this.heads.set(author, h)
+        if (this.pendingHeads.get(author) === h) this.pendingHeads.delete(author)
+      }
+      for (const r of records) {
+        this.tail.add(r.author, r.sequence, r.text)
+        this.pendingTexts.delete(`${r.author}:${r.sequence}`)
+      }
       for (const e of evidence) this.rememberEvidence(e)
     }
-    for (const job of jobs) job.resolve(outcomes.get(job)!)
-    if (records.length > 0) {
-      const added = [...outcomes.values()]
-        .filter((o): o is { ok: true; value: VerifiedMessage } => o.ok)
-        .map((o) => o.value)
+    answer()
+    if (group.added.length > 0) {
       for (const listener of this.listeners) {
         try {
-          listener(added)
+          listener(group.added)
         } catch (e) {
           // A subscriber's bug must not fail appends that are already durable and answered.
           log('append listener threw: %O', e)

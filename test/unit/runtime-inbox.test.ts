@@ -10,6 +10,7 @@ import type { Ed25519Backend } from '../../src/core/crypto/ed25519'
 import { deriveRoleKeys } from '../../src/core/identity/roles'
 import { createPaymentsLedger, createTransfer } from '../../src/core/ledger/payments'
 import { ConsensusRuntime } from '../../src/runtime/consensus-runtime'
+import type { FeedStorageAdapter } from '../../src/store/adapter'
 import { FeedStore } from '../../src/store/feed-store'
 import { createMemoryAdapter } from '../../src/store/memory-adapter'
 import { FakeClock } from '../net/fake-clock'
@@ -100,5 +101,53 @@ describe('runtime inbox', () => {
     gate.open()
     await runtime.idle()
     expect(handed).toEqual(['vote-feed 1', 'tx-feed 1', 'tx-feed 2'])
+  })
+
+  it('hands a received vote to the core before its durable write, and once only', async () => {
+    const inner = createMemoryAdapter()
+    const held: (() => void)[] = []
+    let holding = false
+    const adapter: FeedStorageAdapter = {
+      ...inner,
+      async commit(batch) {
+        if (holding) await new Promise<void>((resolve) => held.push(resolve))
+        return inner.commit(batch)
+      },
+    }
+    const store = await FeedStore.open({ networkKey: NETWORK_KEY }, { adapter, ed25519 })
+    const runtime = await ConsensusRuntime.start(runtimeOptions('validator', owner, genesis), {
+      store,
+      ed25519,
+      app: createPaymentsLedger({ allocations: { [sender.id]: 1000 } }),
+      clock: new FakeClock(),
+    })
+    running.push(runtime)
+    const voteKeys = deriveRoleKeys(other, 'precommitter')
+    const handed: number[] = []
+    runtime.onMessage((m) => {
+      if (m.value.author === voteKeys.id) handed.push(m.value.sequence)
+    })
+    // The other validator's vote, signed elsewhere and received here.
+    const elsewhere = await FeedStore.open(
+      { networkKey: NETWORK_KEY },
+      { adapter: createMemoryAdapter(), ed25519 },
+    )
+    const vote = await elsewhere.publish(
+      voteKeys,
+      { type: CONTENT.precommit, height: 1, round: 0, block: null },
+      3,
+    )
+    if (!vote.ok) throw new Error(vote.error.code)
+
+    holding = true
+    const appended = store.append([vote.value.text])
+    await settle()
+    expect(held).toHaveLength(1)
+    expect(handed).toEqual([1])
+    holding = false
+    for (const release of held.splice(0)) release()
+    expect((await appended).every((o) => o.ok)).toBe(true)
+    await runtime.idle()
+    expect(handed).toEqual([1])
   })
 })
