@@ -7,19 +7,15 @@
  * (open loop), beside the in-process figure of the consensus core for n = 4 measured in the same run.
  */
 import '../src/node/polyfills'
-import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Page } from 'playwright'
-import { startRelay } from '../relay/src/relay'
-import { openLevelAdapter } from '../relay/src/store/level-adapter'
-import { type HeadlessValidator, startHeadlessValidator } from '../relay/src/validator'
+import type { HeadlessValidator } from '../relay/src/validator'
 import type { Digest } from '../src/core/merkle'
-import { createNodeHasher } from '../src/crypto/node'
-import { createVerifyPool } from '../src/crypto/node-verify-pool'
 import type { SentTransfer } from '../src/runtime/wallet'
 import { type CpuUse, cpuBetween, formatCpuUse, sampleCpu } from './cpu'
+import { startInProcessNetwork } from './in-process-network'
 import { medianRun } from './median'
 
 export interface LiveResult {
@@ -102,44 +98,16 @@ export async function runLiveHeadlessBench(
   const distDir = join(base, 'dist')
   await mkdir(distDir, { recursive: true })
   await writeFile(join(distDir, 'index.html'), '<!doctype html>')
-  const pool = createVerifyPool()
-  const hasher = createNodeHasher()
-  const random = (n: number) => new Uint8Array(randomBytes(n))
-  const relay = await startRelay(
-    { dataDir: join(base, 'relay'), distDir, host: '127.0.0.1', port: 0, tcpPort: 0 },
-    { randomBytes: random, now: () => new Date(), ed25519: pool, hasher, openFeedAdapter: openLevelAdapter },
-  )
-  if (!relay.ok) throw new Error(`relay: ${JSON.stringify(relay.error)}`)
-  const url = `http://127.0.0.1:${relay.value.port}`
-  const validators: HeadlessValidator[] = []
+  const network = await startInProcessNetwork({ base, distDir, validators: 4 })
+  const { relay, validators } = network
   try {
-    for (let i = 0; i < 4; i++) {
-      const v = await startHeadlessValidator(
-        { dataDir: join(base, `v${i}`), relay: url },
-        {
-          ed25519: pool,
-          hasher,
-          randomBytes: random,
-          now: () => Date.now(),
-          fetch: (...a) => fetch(...a),
-          openFeedAdapter: openLevelAdapter,
-        },
-      )
-      if (!v.ok) throw new Error(`validator: ${JSON.stringify(v.error)}`)
-      validators.push(v.value)
-    }
-    const invite = relay.value.inviteLink(url)!
-    for (const v of validators) {
-      const joined = await v.join(invite)
-      if (!joined.ok) throw new Error(`join: ${JSON.stringify(joined.error)}`)
-    }
     // Admitted at the relay; each validator executes that block (and its welcome grant) on its own.
     for (let i = 0; i < 600 && validators.some((v) => v.wallet.balance() === 0); i++) await sleep(50)
     const tracker = new SealTracker()
     for (const v of validators) tracker.watch(v)
     let blocks = 0
     let blockTxs = 0
-    relay.value.consensus.validator!.onEvent((e) => {
+    relay.consensus.validator!.onEvent((e) => {
       if (e.type === 'executed') {
         blocks++
         blockTxs += e.results.length
@@ -226,9 +194,7 @@ export async function runLiveHeadlessBench(
       txPerBlock,
     }
   } finally {
-    for (const v of validators) await v.stop().catch(() => undefined)
-    await relay.value.close().catch(() => undefined)
-    await pool.close()
+    await network.close()
     await rm(base, { recursive: true, force: true })
   }
 }

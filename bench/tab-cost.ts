@@ -10,17 +10,12 @@
  * message path made it cheaper.
  */
 import '../src/node/polyfills'
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startRelay } from '../relay/src/relay'
-import { openLevelAdapter } from '../relay/src/store/level-adapter'
-import { type HeadlessValidator, startHeadlessValidator } from '../relay/src/validator'
-import { createNodeHasher } from '../src/crypto/node'
-import { createVerifyPool } from '../src/crypto/node-verify-pool'
 import { launchTabBrowser } from './chromium'
 import { type CpuUse, cpuBetween, sampleCpu } from './cpu'
+import { startInProcessNetwork } from './in-process-network'
 
 export interface TabCostResult {
   readonly transfersPerSec: number
@@ -46,42 +41,17 @@ export async function runTabCostBench(
   const seconds = options.seconds ?? 10
   const transfersPerSec = options.transfersPerSec ?? 4
   const base = await mkdtemp(join(tmpdir(), 'blockfin-bench-tab-cost-'))
-  const pool = createVerifyPool()
-  const hasher = createNodeHasher()
-  const random = (n: number) => new Uint8Array(randomBytes(n))
-  const relay = await startRelay(
-    {
-      dataDir: join(base, 'relay'),
-      distDir: join(import.meta.dirname, '..', 'dist'),
-      host: '127.0.0.1',
-      port: 0,
-      tcpPort: 0,
-    },
-    { randomBytes: random, now: () => new Date(), ed25519: pool, hasher, openFeedAdapter: openLevelAdapter },
-  )
-  if (!relay.ok) throw new Error(`relay: ${JSON.stringify(relay.error)}`)
-  const url = `http://127.0.0.1:${relay.value.port}`
-  const invite = relay.value.inviteLink(url)!
-  const validators: HeadlessValidator[] = []
-  const tab = await launchTabBrowser()
+  const network = await startInProcessNetwork({
+    base,
+    distDir: join(import.meta.dirname, '..', 'dist'),
+    validators: 3,
+  })
+  const { relay, invite, validators } = network
+  const tab = await launchTabBrowser().catch(async (e: unknown) => {
+    await network.close()
+    throw e
+  })
   try {
-    for (let i = 0; i < 3; i++) {
-      const v = await startHeadlessValidator(
-        { dataDir: join(base, `v${i}`), relay: url },
-        {
-          ed25519: pool,
-          hasher,
-          randomBytes: random,
-          now: () => Date.now(),
-          fetch: (...a) => fetch(...a),
-          openFeedAdapter: openLevelAdapter,
-        },
-      )
-      if (!v.ok) throw new Error(`validator: ${JSON.stringify(v.error)}`)
-      validators.push(v.value)
-      const joined = await v.value.join(invite)
-      if (!joined.ok) throw new Error(`join: ${JSON.stringify(joined.error)}`)
-    }
     const page = await tab.context.newPage()
     // tsx (esbuild keepNames) wraps named functions in the evaluated callbacks with __name.
     await page.addInitScript('globalThis.__name = (f) => f')
@@ -89,7 +59,7 @@ export async function runTabCostBench(
     await page.evaluate(() => window.blockfin!.ready)
     for (let i = 0; i < 600 && validators.some((v) => v.wallet.balance() === 0); i++) await sleep(50)
     let blocks = 0
-    relay.value.consensus.validator!.onEvent((e) => {
+    relay.consensus.validator!.onEvent((e) => {
       if (e.type === 'executed') blocks++
     })
     const load = async (forSeconds: number) => {
@@ -126,9 +96,7 @@ export async function runTabCostBench(
     }
   } finally {
     await tab.close()
-    for (const v of validators) await v.stop().catch(() => undefined)
-    await relay.value.close().catch(() => undefined)
-    await pool.close()
+    await network.close()
     await rm(base, { recursive: true, force: true })
   }
 }
