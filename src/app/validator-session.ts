@@ -26,6 +26,9 @@ import { type AppendError, FeedStore } from '../store/feed-store'
 import type { IdentityStore, IdentityStoreError } from '../store/identity-store'
 import type { LoadedNetwork, NetworkError } from './network'
 
+/** How long a tab's write of received messages waits for more (FeedStoreOptions.receivedWriteDelayMs). */
+export const TAB_RECEIVED_WRITE_DELAY_MS = 20
+
 const log = createDebug('blockfin:app:session')
 
 /** The part of the identity store a session needs. */
@@ -107,7 +110,9 @@ export class ValidatorSession {
       return err({ code: 'FEED_STORE_UNAVAILABLE', reason: (e as Error).message })
     }
     const store = await FeedStore.open(
-      { networkKey: network.value.keyBytes },
+      // The tab's core takes received messages once checked, and the relay forwards them: a write
+      // of received messages can wait for more (docs/protocol.md section 5).
+      { networkKey: network.value.keyBytes, receivedWriteDelayMs: TAB_RECEIVED_WRITE_DELAY_MS },
       { adapter, ed25519: deps.ed25519, hasher: deps.hasher },
     )
     return ok(new ValidatorSession(network.value, keys, store, deps))

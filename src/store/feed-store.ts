@@ -41,6 +41,13 @@ export interface FeedStoreOptions {
    */
   readonly tailMessages?: number
   readonly tailChars?: number
+  /**
+   * A write holding only received messages waits this long for more (default 0: at once). Their
+   * acknowledgement and their replication onward wait with it, but where the consensus core takes
+   * received messages once checked (subscribeAccepted) nothing else does, and fewer, larger writes
+   * cost a tab less: 20 ms took the CPU a message costs a tab from about 6.4 to 5.2 ms.
+   */
+  readonly receivedWriteDelayMs?: number
 }
 
 export interface FeedStoreDeps {
@@ -50,6 +57,8 @@ export interface FeedStoreDeps {
   readonly hasher?: MessageHasher
   /** Authors outside the registry are refused with UNKNOWN_AUTHOR; absent means all are accepted. */
   readonly isKnownAuthor?: (author: FeedId) => boolean
+  /** Waits `ms` (receivedWriteDelayMs); setTimeout by default. */
+  readonly wait?: (ms: number) => Promise<void>
 }
 
 interface PreparedBatch {
@@ -432,6 +441,10 @@ export class FeedStore {
   /** Stage 3, in order: one durable write per group; acknowledge only after it. */
   private async writeGroups(): Promise<void> {
     await Promise.resolve() // let the check that started this finish filling its group
+    const delay = this.options.receivedWriteDelayMs ?? 0
+    // Own messages never wait: they go out only once durable.
+    if (delay > 0 && this.filling?.answers.every(([job]) => job.kind === 'ingest'))
+      await (this.deps.wait ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(delay)
     while (this.filling) {
       const group = this.filling
       this.filling = null

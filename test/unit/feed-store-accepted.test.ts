@@ -170,4 +170,33 @@ describe('FeedStore: accepted before durable', () => {
     expect((await published).ok).toBe(true)
     expect(accepted).toHaveLength(0)
   })
+
+  it('lets a write of received messages wait for more (receivedWriteDelayMs), never one with own messages', async () => {
+    const { adapter, writes } = heldWrites()
+    const waits: (() => void)[] = []
+    const store = await FeedStore.open(
+      { networkKey: NETWORK, receivedWriteDelayMs: 20 },
+      { adapter, ed25519, wait: () => new Promise<void>((resolve) => waits.push(resolve)) },
+    )
+    const accepted: number[] = []
+    store.subscribeAccepted((ms) => accepted.push(...ms.map((m) => m.value.sequence)))
+    const texts = await feedOf(alice, 3)
+    const first = store.append([texts[0]!])
+    await until(() => waits.length === 1 && accepted.length === 1)
+    const second = store.append([texts[1]!, texts[2]!])
+    await until(() => accepted.length === 3)
+    expect(writes).toHaveLength(0) // still waiting for more
+    waits[0]!()
+    await until(() => writes.length === 1)
+    expect(writes[0]!.batch.messages.map((m) => m.sequence)).toEqual([1, 2, 3])
+    writes[0]!.release()
+    expect([...(await first), ...(await second)].every((o) => o.ok)).toBe(true)
+
+    // An own publish goes to disk at once, with whatever was received meanwhile.
+    const published = store.publish(bob, { type: 'post' }, 1)
+    await until(() => writes.length === 2)
+    expect(waits).toHaveLength(1)
+    writes[1]!.release()
+    expect((await published).ok).toBe(true)
+  })
 })
