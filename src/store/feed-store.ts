@@ -89,11 +89,20 @@ interface CommitGroup {
   readonly records: MessageRecord[]
   readonly heads: Map<FeedId, FeedHead>
   readonly evidence: ForkEvidence[]
-  readonly answers: [Job, AppendOutcome][]
+  readonly answers: (readonly [Job, AppendOutcome])[]
   readonly added: VerifiedMessage[]
-  /** The store's epoch when checked: a failed write ends the epoch, and later groups fail unwritten. */
-  readonly epoch: number
 }
+
+/**
+ * Answers jobs whose write did not happen: what was to be stored (and forks whose evidence was to
+ * be written) gets `failure`; refusals (gaps, duplicates, bad signatures) keep their answer.
+ */
+function answerUnwritten(answers: Iterable<readonly [Job, AppendOutcome]>, failure: AppendOutcome): void {
+  for (const [job, outcome] of answers)
+    job.resolve(outcome.ok || outcome.error.code === 'FEED_FORK' ? failure : outcome)
+}
+
+const textKey = (author: FeedId, sequence: number) => `${author}:${sequence}`
 
 /**
  * Signed append-only feeds over any storage adapter. Every message is validated (shape, bytes,
@@ -337,7 +346,7 @@ export class FeedStore {
     const { networkKey } = this.options
     if (this.headsStale) {
       // Never sign a sequence twice: a write that reported failure may still have landed. Writes
-      // still in flight settle first (later ones fail unwritten: their epoch is over).
+      // still in flight settle first (what was checked against a failed one is never written).
       while (this.committing) await this.committing
       const stored = await this.deps.adapter.readHeads() // if this throws, the batch fails and heads stay
       this.heads.clear()
@@ -352,13 +361,13 @@ export class FeedStore {
     const evidence: ForkEvidence[] = []
     const headOf = (a: FeedId) => working.get(a) ?? this.pendingHeads.get(a) ?? this.heads.get(a)
     const textAt = async (a: FeedId, s: number) =>
-      pending.get(`${a}:${s}`) ??
-      this.pendingTexts.get(`${a}:${s}`) ??
+      pending.get(textKey(a, s)) ??
+      this.pendingTexts.get(textKey(a, s)) ??
       (await this.deps.adapter.readMessage(a, s))
     const accept = (message: VerifiedMessage) => {
       const { author, sequence } = message.value
       working.set(author, { sequence, id: message.id })
-      pending.set(`${author}:${sequence}`, message.text)
+      pending.set(textKey(author, sequence), message.text)
       records.push({ author, sequence, id: message.id, text: message.text })
     }
     const received: VerifiedMessage[] = []
@@ -401,32 +410,21 @@ export class FeedStore {
         }
       }
     }
+    const answers = jobs.map((job) => [job, outcomes.get(job)!] as const)
     if (epoch !== this.epoch) {
       // A write failed while this batch was checked against its messages: nothing here is sure.
-      const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: 'an earlier write failed' })
-      for (const job of jobs) {
-        const o = outcomes.get(job)!
-        job.resolve(o.ok || o.error.code === 'FEED_FORK' ? failure : o)
-      }
+      answerUnwritten(answers, err({ code: 'STORE_WRITE_FAILED', reason: 'an earlier write failed' }))
       return
     }
     for (const [author, h] of working) this.pendingHeads.set(author, h)
-    for (const r of records) this.pendingTexts.set(`${r.author}:${r.sequence}`, r.text)
-    if (!this.filling)
-      this.filling = {
-        records: [],
-        heads: new Map(),
-        evidence: [],
-        answers: [],
-        added: [],
-        epoch: this.epoch,
-      }
+    for (const r of records) this.pendingTexts.set(textKey(r.author, r.sequence), r.text)
+    this.filling ??= { records: [], heads: new Map(), evidence: [], answers: [], added: [] }
     const group = this.filling
     group.records.push(...records)
     for (const [author, h] of working) group.heads.set(author, h)
     group.evidence.push(...evidence)
-    for (const job of jobs) group.answers.push([job, outcomes.get(job)!])
-    for (const o of outcomes.values()) if (o.ok) group.added.push(o.value)
+    group.answers.push(...answers)
+    for (const [, o] of answers) if (o.ok) group.added.push(o.value)
     this.committing ??= this.writeGroups()
     if (received.length > 0)
       for (const listener of this.acceptListeners) {
@@ -455,15 +453,6 @@ export class FeedStore {
 
   private async writeGroup(group: CommitGroup): Promise<void> {
     const { records, heads, evidence, answers } = group
-    const answer = (failure?: AppendOutcome) => {
-      for (const [job, outcome] of answers)
-        job.resolve(failure && (outcome.ok || outcome.error.code === 'FEED_FORK') ? failure : outcome)
-    }
-    if (group.epoch !== this.epoch) {
-      // Checked against messages of a write that failed: it never goes to disk.
-      answer(err({ code: 'STORE_WRITE_FAILED', reason: 'an earlier write of this batch failed' }))
-      return
-    }
     if (records.length > 0 || evidence.length > 0) {
       try {
         await this.deps.adapter.commit({
@@ -475,11 +464,9 @@ export class FeedStore {
         // Accepted messages and forks whose evidence was to be written are not durable: say so,
         // and fail the group checked against them too (it is never written).
         const failure = err({ code: 'STORE_WRITE_FAILED' as const, reason: (e as Error).message })
-        answer(failure)
-        const next = this.filling
+        answerUnwritten(answers, failure)
+        if (this.filling) answerUnwritten(this.filling.answers, failure)
         this.filling = null
-        if (next)
-          for (const [job, o] of next.answers) job.resolve(o.ok || o.error.code === 'FEED_FORK' ? failure : o)
         this.epoch++
         this.pendingHeads.clear()
         this.pendingTexts.clear()
@@ -492,11 +479,11 @@ export class FeedStore {
       }
       for (const r of records) {
         this.tail.add(r.author, r.sequence, r.text)
-        this.pendingTexts.delete(`${r.author}:${r.sequence}`)
+        this.pendingTexts.delete(textKey(r.author, r.sequence))
       }
       for (const e of evidence) this.rememberEvidence(e)
     }
-    answer()
+    for (const [job, outcome] of answers) job.resolve(outcome)
     if (group.added.length > 0) {
       for (const listener of this.listeners) {
         try {
